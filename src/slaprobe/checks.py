@@ -1,0 +1,51 @@
+"""One check: the unit slaprobe records, exports and computes availability from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+# Short, stable error kinds a failed check carries (SPEC section 5, rule 1).
+ERROR_KINDS = (
+    "timeout", "refused", "dns", "tls", "status", "body", "slow", "loss",
+    "reset", "protocol", "permission", "error",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    probe: str
+    ts: float  # seconds since the epoch, UTC: when the check started
+    ok: bool
+    latency_ms: float | None = None
+    error: str | None = None  # "kind: message", kind from ERROR_KINDS
+    interval_s: float = 30.0  # the interval in force when it ran
+    agent: str = ""
+    cert_days: float | None = None  # HTTPS: days until the certificate expires
+
+    @property
+    def error_kind(self) -> str | None:
+        """The stable kind before the first colon of `error` (None when ok)."""
+        if self.error is None:
+            return None
+        head = self.error.split(":", 1)[0].strip()
+        return head if head in ERROR_KINDS else "error"
+
+
+def ts_to_iso(ts: float) -> str:
+    """Epoch seconds -> "2026-11-03T10:00:00.000Z" (SPEC section 4)."""
+    dt = datetime.fromtimestamp(round(ts, 3), tz=timezone.utc)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def iso_to_ts(text: str) -> float:
+    """RFC 3339 with an offset (or Z) -> epoch seconds; ValueError otherwise."""
+    if not isinstance(text, str):
+        raise ValueError(f"expected an RFC 3339 time string, got {type(text).__name__}")
+    s = text.strip()
+    if s.endswith(("Z", "z")):
+        s = s[:-1] + "+00:00"
+    dt = datetime.fromisoformat(s)
+    if dt.tzinfo is None:
+        raise ValueError(f"time {text!r} has no UTC offset; write e.g. {text}Z")
+    return dt.timestamp()

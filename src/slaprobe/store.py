@@ -1,0 +1,285 @@
+"""SQLite storage of checks, via sqlite-utils: schema, migrations, batched writes, range reads.
+
+Tables (see the README for operators' queries):
+
+    probes(id, name)                 probe ids as small integers, so keys stay short
+    agents(id, name)                 agent names likewise
+    checks(probe_id, ts_ms, agent_id, ok, latency_ms, error, interval_ms, cert_days)
+                                     one row per check; primary key (probe_id, ts_ms, agent_id),
+                                     WITHOUT ROWID, so a probe's checks lie together in time order
+    probe_state(probe_id, ...)       the latest check and the current up/down stretch per probe
+    agent_runs(agent, started_ms, stopped_ms, pid)
+                                     when each agent ran: time it was not running is unknown
+
+WAL mode lets the CLI read while the daemon writes. Only one connection per
+thread: sqlite-utils connections are not shared across threads.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from .checks import Check
+from .errors import StoreError
+
+migrations = Migrations("slaprobe")
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    db.execute("CREATE TABLE probes (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)")
+    db.execute("CREATE TABLE agents (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)")
+    db.execute(
+        """CREATE TABLE checks (
+            probe_id INTEGER NOT NULL,
+            ts_ms INTEGER NOT NULL,
+            agent_id INTEGER NOT NULL,
+            ok INTEGER NOT NULL,
+            latency_ms REAL,
+            error TEXT,
+            interval_ms INTEGER NOT NULL,
+            cert_days REAL,
+            PRIMARY KEY (probe_id, ts_ms, agent_id)
+        ) WITHOUT ROWID"""
+    )
+    db.execute(
+        """CREATE TABLE probe_state (
+            probe_id INTEGER PRIMARY KEY,
+            last_ts_ms INTEGER NOT NULL,
+            ok INTEGER NOT NULL,
+            since_ms INTEGER NOT NULL,
+            fails INTEGER NOT NULL DEFAULT 0,
+            latency_ms REAL,
+            error TEXT,
+            interval_ms INTEGER NOT NULL,
+            cert_days REAL
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE agent_runs (
+            id INTEGER PRIMARY KEY,
+            agent TEXT NOT NULL,
+            started_ms INTEGER NOT NULL,
+            stopped_ms INTEGER,
+            pid INTEGER
+        )"""
+    )
+
+
+@dataclass(frozen=True)
+class ProbeState:
+    """The newest check of a probe and how long its current ok/failed run has lasted."""
+
+    probe: str
+    last_ts: float
+    ok: bool
+    since: float  # start of the current run of equal results
+    fails: int  # consecutive failed checks (0 when ok)
+    latency_ms: float | None
+    error: str | None
+    interval_s: float
+    cert_days: float | None
+
+
+def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
+    try:
+        if readonly:
+            if not path.exists():
+                raise StoreError(f"{path}: no database here yet (has `slaprobe run` written to it?)")
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(path), timeout=30)
+        conn.execute("PRAGMA busy_timeout = 30000")
+        if not readonly:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        return conn
+    except sqlite3.Error as e:
+        raise StoreError(f"{path}: cannot open database: {e}") from e
+    except OSError as e:
+        raise StoreError(f"{path}: cannot open database: {e.strerror or e}") from e
+
+
+class Store:
+    """The checks database. Use one Store per thread.
+
+    Usage: ``store = Store(path); store.insert_checks(checks); list(store.checks("web"))``
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, readonly: bool = False):
+        self.path = Path(path)
+        self.readonly = readonly
+        self.conn = _connect(self.path, readonly)
+        self.db = Database(self.conn)
+        if not readonly:
+            try:
+                migrations.apply(self.db)
+            except sqlite3.DatabaseError as e:
+                raise StoreError(f"{self.path}: not a slaprobe database ({e})") from e
+        self._probe_ids: dict[str, int] = {}
+        self._agent_ids: dict[str, int] = {}
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- ids -------------------------------------------------------------
+    def _id(self, table: str, cache: dict[str, int], name: str, create: bool) -> int | None:
+        if name in cache:
+            return cache[name]
+        row = self.conn.execute(f"SELECT id FROM {table} WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            if not create:
+                return None
+            row = (self.conn.execute(f"INSERT INTO {table} (name) VALUES (?)", (name,)).lastrowid,)
+        cache[name] = row[0]
+        return row[0]
+
+    def probe_id(self, name: str, create: bool = False) -> int | None:
+        return self._id("probes", self._probe_ids, name, create)
+
+    def agent_id(self, name: str, create: bool = False) -> int | None:
+        return self._id("agents", self._agent_ids, name, create)
+
+    # -- writes ----------------------------------------------------------
+    def insert_checks(self, checks: Iterable[Check], *, update_state: bool = True) -> int:
+        """Store checks in one transaction; a check already stored is skipped. Returns new rows."""
+        conn = self.conn
+        try:
+            with conn:
+                rows = []
+                newest: dict[int, Check] = {}
+                for c in checks:
+                    pid = self.probe_id(c.probe, create=True)
+                    aid = self.agent_id(c.agent, create=True)
+                    rows.append((pid, int(round(c.ts * 1000)), aid, 1 if c.ok else 0, c.latency_ms,
+                                 c.error, int(round(c.interval_s * 1000)), c.cert_days))
+                    if update_state:
+                        prev = newest.get(pid)  # type: ignore[arg-type]
+                        if prev is None or c.ts >= prev.ts:
+                            newest[pid] = c  # type: ignore[index]
+                before = conn.total_changes
+                conn.executemany(
+                    "INSERT OR IGNORE INTO checks (probe_id, ts_ms, agent_id, ok, latency_ms, error,"
+                    " interval_ms, cert_days) VALUES (?,?,?,?,?,?,?,?)",
+                    rows,
+                )
+                inserted = conn.total_changes - before
+                if update_state and newest:
+                    self._advance_state(newest)
+                return inserted
+        except sqlite3.Error as e:
+            raise StoreError(f"{self.path}: cannot write checks: {e}") from e
+
+    def _advance_state(self, newest: dict[int, Check]) -> None:
+        """Fold the newest check of each probe into probe_state (the status view)."""
+        for pid, c in newest.items():
+            ts_ms = int(round(c.ts * 1000))
+            row = self.conn.execute(
+                "SELECT last_ts_ms, ok, since_ms, fails FROM probe_state WHERE probe_id = ?", (pid,)
+            ).fetchone()
+            if row is not None and row[0] > ts_ms:
+                continue  # an older check arrived late (import): status keeps the newest
+            if row is not None and bool(row[1]) == c.ok:
+                since_ms, fails = row[2], (0 if c.ok else row[3] + 1)
+            else:
+                since_ms, fails = ts_ms, (0 if c.ok else 1)
+            self.conn.execute(
+                "INSERT OR REPLACE INTO probe_state (probe_id, last_ts_ms, ok, since_ms, fails,"
+                " latency_ms, error, interval_ms, cert_days) VALUES (?,?,?,?,?,?,?,?,?)",
+                (pid, ts_ms, 1 if c.ok else 0, since_ms, fails, c.latency_ms, c.error,
+                 int(round(c.interval_s * 1000)), c.cert_days),
+            )
+
+    def record_start(self, agent: str, ts: float) -> int:
+        with self.conn:
+            cur = self.conn.execute(
+                "INSERT INTO agent_runs (agent, started_ms, pid) VALUES (?, ?, ?)",
+                (agent, int(ts * 1000), os.getpid()),
+            )
+        return int(cur.lastrowid or 0)
+
+    def record_stop(self, run_id: int, ts: float) -> None:
+        with self.conn:
+            self.conn.execute(
+                "UPDATE agent_runs SET stopped_ms = ? WHERE id = ?", (int(ts * 1000), run_id)
+            )
+
+    # -- reads -----------------------------------------------------------
+    _SELECT = (
+        "SELECT p.name, c.ts_ms, c.ok, c.latency_ms, c.error, c.interval_ms, a.name, c.cert_days"
+        " FROM checks c JOIN probes p ON p.id = c.probe_id JOIN agents a ON a.id = c.agent_id"
+    )
+
+    @staticmethod
+    def _row(r: tuple) -> Check:
+        return Check(probe=r[0], ts=r[1] / 1000, ok=bool(r[2]), latency_ms=r[3], error=r[4],
+                     interval_s=r[5] / 1000, agent=r[6], cert_days=r[7])
+
+    def checks(self, probe: str, start: float | None = None, end: float | None = None) -> list[Check]:
+        """One probe's checks with start <= ts < end, in time order (all agents)."""
+        pid = self.probe_id(probe)
+        if pid is None:
+            return []
+        lo = -(2**62) if start is None else int(round(start * 1000))
+        hi = 2**62 if end is None else int(round(end * 1000))
+        rows = self.conn.execute(
+            self._SELECT + " WHERE c.probe_id = ? AND c.ts_ms >= ? AND c.ts_ms < ?"
+            " ORDER BY c.ts_ms, a.name", (pid, lo, hi),
+        ).fetchall()
+        return [self._row(r) for r in rows]
+
+    def checks_before(self, probe: str, ts: float, n: int) -> list[Check]:
+        """The last n checks (all agents) of a probe before ts, in time order."""
+        pid = self.probe_id(probe)
+        if pid is None or n <= 0:
+            return []
+        rows = self.conn.execute(
+            self._SELECT + " WHERE c.probe_id = ? AND c.ts_ms < ? ORDER BY c.ts_ms DESC LIMIT ?",
+            (pid, int(round(ts * 1000)), n),
+        ).fetchall()
+        return [self._row(r) for r in reversed(rows)]
+
+    def iter_all(self, start: float | None = None, end: float | None = None,
+                 probe: str | None = None) -> Iterator[Check]:
+        """Every stored check in [start, end), ordered by probe then time (for export)."""
+        lo = -(2**62) if start is None else int(round(start * 1000))
+        hi = 2**62 if end is None else int(round(end * 1000))
+        sql = self._SELECT + " WHERE c.ts_ms >= ? AND c.ts_ms < ?"
+        args: list[object] = [lo, hi]
+        if probe is not None:
+            sql += " AND p.name = ?"
+            args.append(probe)
+        sql += " ORDER BY p.name, c.ts_ms, a.name"
+        for r in self.conn.execute(sql, args):
+            yield self._row(r)
+
+    def states(self) -> dict[str, ProbeState]:
+        rows = self.conn.execute(
+            "SELECT p.name, s.last_ts_ms, s.ok, s.since_ms, s.fails, s.latency_ms, s.error,"
+            " s.interval_ms, s.cert_days FROM probe_state s JOIN probes p ON p.id = s.probe_id"
+        ).fetchall()
+        return {
+            r[0]: ProbeState(r[0], r[1] / 1000, bool(r[2]), r[3] / 1000, r[4], r[5], r[6],
+                             r[7] / 1000, r[8])
+            for r in rows
+        }
+
+    def count_checks(self) -> int:
+        return int(self.conn.execute("SELECT count(*) FROM checks").fetchone()[0])
+
+    def integrity_ok(self) -> bool:
+        return self.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
