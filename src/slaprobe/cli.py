@@ -1,0 +1,340 @@
+"""The `slaprobe` command: argument parsing, then one call into the library, then output.
+
+Exit codes: 0 fine; 1 a probe down (`run --once`) or an objective missed
+(`report --fail-on-breach`); 2 bad input (configuration, flags, import files).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from . import __version__
+from .config import Config, find_config_path, load_config
+from .errors import ConfigError, InputError, SlaprobeError, StoreError
+
+log = logging.getLogger("slaprobe")
+
+EXIT_OK, EXIT_FAIL, EXIT_INPUT = 0, 1, 2
+
+
+# -- shared plumbing ---------------------------------------------------------
+def _setup_logging(verbose: bool = False) -> None:
+    """Plain lines on stderr; under journald, `<N>` priority prefixes instead of timestamps."""
+    journald = bool(os.environ.get("JOURNAL_STREAM"))
+
+    class _Fmt(logging.Formatter):
+        _prio = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3,
+                 logging.CRITICAL: 2}
+
+        def format(self, record: logging.LogRecord) -> str:
+            msg = super().format(record)
+            if journald:
+                return "\n".join(f"<{self._prio.get(record.levelno, 6)}>{line}"
+                                 for line in msg.splitlines())
+            return msg
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Fmt("%(message)s" if journald
+                              else "%(asctime)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+
+
+def _config(args: argparse.Namespace) -> Config:
+    path = find_config_path(args.config)
+    config = load_config(path)
+    for warning in getattr(config, "warnings", ()):
+        print(f"warning: {warning}", file=sys.stderr)
+    return config
+
+
+def _db_path(args: argparse.Namespace, config: Config | None) -> Path:
+    if args.db:
+        return Path(args.db)
+    if config is not None:
+        return config.agent.database
+    return Path("slaprobe.db")
+
+
+def _console(width: int | None = None):
+    from rich.console import Console
+
+    return Console(width=width, soft_wrap=False)
+
+
+def _stdout_text(text: str) -> None:
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def _period(args: argparse.Namespace, config: Config, now: float) -> tuple[float, float, bool]:
+    from .periods import resolve_period
+
+    return resolve_period(args.period, args.from_, args.to, config.agent.timezone, now)
+
+
+# -- commands ----------------------------------------------------------------
+def cmd_check(args: argparse.Namespace) -> int:
+    """Validate the configuration and say what it holds.
+
+    Example: slaprobe check --config /etc/slaprobe/probes.toml
+    """
+    config = _config(args)
+    print(f"{config.path}: ok — {len(config.probes)} probes, {len(config.clients)} clients, "
+          f"{len(config.slas)} SLAs, {len(config.maintenance)} maintenance windows")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the agent (until SIGTERM), or each probe once with --once.
+
+    Example: slaprobe run --config probes.toml
+    """
+    from .daemon import Daemon
+
+    config = _config(args)
+    name = args.name or os.environ.get("SLAPROBE_NAME")
+    if name:
+        config = replace(config, agent=replace(config.agent, name=name))
+    daemon = Daemon(config, _db_path(args, config), config_path=config.path)
+    if not args.once:
+        return asyncio.run(daemon.run())
+    results = asyncio.run(daemon.run_once())
+    from .render import render_check_results
+
+    rows = []
+    for probe, check in results:
+        client = config.clients.get(probe.client) if probe.client else None
+        rows.append({"probe": probe.id, "client_name": client.name if client else None,
+                     "kind": probe.kind, "ok": check.ok, "latency_ms": check.latency_ms,
+                     "error": check.error})
+    _stdout_text(render_check_results(rows, width=_term_width(), color=_color()))
+    return EXIT_OK if all(c.ok for _, c in results) else EXIT_FAIL
+
+
+def _term_width() -> int:
+    import shutil
+
+    return shutil.get_terminal_size((100, 24)).columns
+
+
+def _color() -> bool:
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """The SLA report: availability, downtime, incidents, error budget, credits.
+
+    Example: slaprobe report --period 2026-11 --format html --output acme.html --client acme
+    """
+    from .availability import build_report, report_to_dict
+    from .render import render_report
+    from .store import Store
+
+    config = _config(args)
+    _check_client(args, config)
+    now = time.time()
+    start, end, _partial = _period(args, config, now)
+    with Store(_db_path(args, config), readonly=True) as store:
+        report = build_report(config, store, start, end, now, client=args.client)
+    data = report_to_dict(report)
+    fmt = args.format or ("table" if sys.stdout.isatty() and not args.output else "json")
+    text = render_report(data, fmt, width=_term_width(), color=_color() and not args.output)
+    _emit(text, args.output)
+    if args.fail_on_breach:
+        entries = data["probes"] + data["clients"]
+        if any(e.get("met") is False for e in entries):
+            return EXIT_FAIL
+    return EXIT_OK
+
+
+def cmd_incidents(args: argparse.Namespace) -> int:
+    """Down stretches with start, end, duration and the part inside maintenance.
+
+    Example: slaprobe incidents --period 2026-11 --client acme
+    """
+    from .availability import build_report, incidents_list
+    from .render import render_incidents
+    from .store import Store
+
+    config = _config(args)
+    _check_client(args, config)
+    now = time.time()
+    start, end, _partial = _period(args, config, now)
+    with Store(_db_path(args, config), readonly=True) as store:
+        report = build_report(config, store, start, end, now, client=args.client)
+    rows = incidents_list(report)
+    fmt = args.format or ("table" if sys.stdout.isatty() and not args.output else "json")
+    _emit(render_incidents(rows, fmt, width=_term_width()), args.output)
+    return EXIT_OK
+
+
+def _check_client(args: argparse.Namespace, config: Config) -> None:
+    if args.client is not None and args.client not in config.clients:
+        known = ", ".join(sorted(config.clients)) or "none configured"
+        raise InputError(f"--client {args.client!r}: no such client (known: {known})")
+
+
+def _emit(text: str, output: str | None) -> None:
+    if output:
+        from .atomic import write_atomic
+
+        write_atomic(Path(output), text if text.endswith("\n") else text + "\n")
+    else:
+        _stdout_text(text)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Live status of every probe: state, since, latency, availability, budget left.
+
+    Example: slaprobe status --watch
+    """
+    from .status import run_status
+
+    config = _config(args)
+    return run_status(config, _db_path(args, config), watch=args.watch, as_json=args.json)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Raw checks as JSON Lines on stdout.
+
+    Example: slaprobe export --from 2026-11-01 --to 2026-12-01 --probe acme-web > checks.jsonl
+    """
+    from .jsonl import write_jsonl
+    from .periods import parse_instant
+    from .store import Store
+
+    config: Config | None
+    try:
+        config = _config(args)
+    except ConfigError:
+        if not args.db:
+            raise
+        config = None
+    tz = config.agent.timezone if config else "UTC"
+    start = parse_instant(args.from_, tz, field="--from") if args.from_ else None
+    end = parse_instant(args.to, tz, field="--to") if args.to else None
+    with Store(_db_path(args, config), readonly=True) as store:
+        write_jsonl(store.iter_all(start, end, args.probe), sys.stdout)
+    sys.stdout.flush()
+    return EXIT_OK
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Load JSON Lines of checks (another agent's export, or history); atomic and idempotent.
+
+    Example: slaprobe import fra1.jsonl ams1.jsonl
+    """
+    from .jsonl import read_jsonl
+    from .store import Store
+
+    config = _config(args)
+    intervals = {p.id: p.interval for p in config.probes.values()}
+    batches = []
+    for name in args.files:
+        try:
+            with (sys.stdin.buffer if name == "-" else open(name, "rb")) as f:
+                checks = list(read_jsonl(f, name, probes=intervals,
+                                         default_agent=config.agent.name))
+        except OSError as e:
+            raise InputError(f"{name}: cannot read: {e.strerror or e}") from None
+        batches.append((name, checks))
+    with Store(_db_path(args, config)) as store:
+        for name, checks in batches:
+            added = store.insert_checks(checks)
+            print(f"{name}: {len(checks)} checks read, {added} new", file=sys.stderr)
+    return EXIT_OK
+
+
+# -- parser ------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
+                        help="probes.toml (default: $SLAPROBE_CONFIG, ./probes.toml, "
+                             "/etc/slaprobe/probes.toml)")
+    common.add_argument("--db", metavar="PATH", default=argparse.SUPPRESS,
+                        help="SQLite database (default: [agent] database)")
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS)
+
+    period = argparse.ArgumentParser(add_help=False)
+    period.add_argument("--period", metavar="YYYY-MM", help="a calendar month in [agent] timezone")
+    period.add_argument("--from", dest="from_", metavar="T", help="start: RFC 3339 time or date")
+    period.add_argument("--to", metavar="T", help="end (exclusive): RFC 3339 time or date")
+    period.add_argument("--client", metavar="ID", help="only this client and its probes")
+
+    parser = argparse.ArgumentParser(
+        prog="slaprobe", parents=[common],
+        description="Uptime probes into SQLite; SLA availability, incidents and credits out.")
+    parser.add_argument("--version", action="version", version=f"slaprobe {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, func, parents=(), **kw) -> argparse.ArgumentParser:
+        doc = (func.__doc__ or "").strip()
+        p = sub.add_parser(name, parents=[common, *parents], help=doc.splitlines()[0],
+                           description=doc, formatter_class=argparse.RawDescriptionHelpFormatter,
+                           **kw)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("run", cmd_run)
+    p.add_argument("--once", action="store_true", help="each probe once; exit 1 if any is down")
+    p.add_argument("--name", help="this agent's name (default [agent] name or $SLAPROBE_NAME)")
+    add("check", cmd_check)
+    p = add("status", cmd_status)
+    p.add_argument("--watch", action="store_true", help="refresh in place until Ctrl-C")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    formats = ["table", "json", "csv", "md", "html"]
+    p = add("report", cmd_report, parents=[period])
+    p.add_argument("--format", choices=formats, help="default: table on a terminal, else json")
+    p.add_argument("--output", metavar="FILE", help="write atomically to FILE instead of stdout")
+    p.add_argument("--fail-on-breach", action="store_true",
+                   help="exit 1 when any reported objective is missed")
+    p = add("incidents", cmd_incidents, parents=[period])
+    p.add_argument("--format", choices=["table", "json", "csv", "md"])
+    p.add_argument("--output", metavar="FILE")
+    p = add("export", cmd_export)
+    p.add_argument("--from", dest="from_", metavar="T")
+    p.add_argument("--to", metavar="T")
+    p.add_argument("--probe", metavar="ID")
+    p = add("import", cmd_import)
+    p.add_argument("files", nargs="+", metavar="FILE", help="JSON Lines files ('-' for stdin)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for attr in ("config", "db"):
+        if not hasattr(args, attr):
+            setattr(args, attr, None)
+    _setup_logging(getattr(args, "verbose", False))
+    try:
+        return int(args.func(args))
+    except ConfigError as e:
+        for problem in e.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_INPUT
+    except (InputError, StoreError, SlaprobeError) as e:
+        print(f"slaprobe: error: {e}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+        except OSError:
+            pass
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""The single writer thread: owns the SQLite connection, so the event loop never waits on disk.
+
+Checks are queued from the loop and written in batches every `flush_every`
+seconds (bounding what SIGKILL can lose), and everything queued is written on
+close (SIGTERM loses nothing). When the database cannot be written (locked,
+disk full, read-only) the batch stays in memory, up to `max_buffer` checks,
+and is retried with backoff; the failure is logged and exposed in `stats`.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+from .checks import Check
+from .errors import StoreError
+from .store import Store
+
+log = logging.getLogger("slaprobe.writer")
+_CLOSE = object()
+
+
+@dataclass
+class WriterStats:
+    written: int = 0
+    write_errors: int = 0
+    dropped: int = 0
+    buffered: int = 0
+    last_error: str | None = None
+    last_flush_seconds: float = 0.0
+
+
+class Writer:
+    """Usage: ``w = Writer(path); w.start(); w.put(check); ...; w.close()``."""
+
+    def __init__(self, path: Path, *, flush_every: float = 0.25, max_batch: int = 20_000,
+                 max_buffer: int = 1_000_000):
+        self.path = path
+        self.flush_every = flush_every
+        self.max_batch = max_batch
+        self.max_buffer = max_buffer
+        self.stats = WriterStats()
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="slaprobe-writer", daemon=True)
+        self._opened = threading.Event()
+        self._open_error: BaseException | None = None
+        self._run_id: int | None = None
+        self.agent = ""
+
+    def start(self, agent: str = "") -> None:
+        """Open the database in the writer thread; raise StoreError if it cannot be opened."""
+        self.agent = agent
+        self._thread.start()
+        self._opened.wait()
+        if self._open_error is not None:
+            raise self._open_error
+
+    def put(self, check: Check) -> None:
+        self._queue.put(check)
+
+    def depth(self) -> int:
+        return self._queue.qsize() + self.stats.buffered
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Write everything queued, record the stop, and end the thread."""
+        if self._thread.is_alive():
+            self._queue.put(_CLOSE)
+            self._thread.join(timeout)
+
+    # -- the thread ------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            store = Store(self.path)
+            if self.agent:
+                self._run_id = store.record_start(self.agent, time.time())
+        except BaseException as e:  # reported to start()
+            self._open_error = e if isinstance(e, StoreError) else StoreError(f"{self.path}: {e}")
+            self._opened.set()
+            return
+        self._opened.set()
+        pending: deque[Check] = deque()
+        backoff = 0.0
+        closing = False
+        while True:
+            deadline = time.monotonic() + (backoff or self.flush_every)
+            while not closing:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 and pending:
+                    break
+                try:
+                    item = self._queue.get(timeout=max(remaining, 0.001) if remaining > 0 else 0.05)
+                except queue.Empty:
+                    if pending or remaining <= 0:
+                        break
+                    continue
+                if item is _CLOSE:
+                    closing = True
+                    break
+                pending.append(item)  # type: ignore[arg-type]
+                if len(pending) >= self.max_batch:
+                    break
+            if closing:  # drain what arrived before the close marker
+                while True:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is not _CLOSE:
+                        pending.append(item)  # type: ignore[arg-type]
+            backoff = self._flush(store, pending, backoff)
+            if closing:
+                if pending:  # one last try, then give up loudly
+                    self._flush(store, pending, 0.0)
+                    if pending:
+                        log.error("could not write %d checks to %s: %s", len(pending),
+                                  self.path, self.stats.last_error)
+                if self._run_id is not None:
+                    try:
+                        store.record_stop(self._run_id, time.time())
+                    except Exception as e:  # noqa: BLE001 - the stop record is best effort
+                        log.warning("could not record the agent's stop: %s", e)
+                store.close()
+                return
+
+    def _flush(self, store: Store, pending: deque[Check], backoff: float) -> float:
+        """Write pending checks in batches; on failure keep them (bounded) and back off."""
+        while pending:
+            batch = [pending[i] for i in range(min(len(pending), self.max_batch))]
+            started = time.monotonic()
+            try:
+                store.insert_checks(batch)
+            except StoreError as e:
+                self.stats.write_errors += 1
+                if self.stats.last_error != str(e):
+                    log.error("database write failed, keeping %d checks in memory: %s",
+                              len(pending), e)
+                self.stats.last_error = str(e)
+                while len(pending) > self.max_buffer:
+                    pending.popleft()
+                    self.stats.dropped += 1
+                self.stats.buffered = len(pending)
+                return min(max(backoff * 2, 0.5), 10.0)
+            for _ in batch:
+                pending.popleft()
+            self.stats.written += len(batch)
+            self.stats.last_flush_seconds = time.monotonic() - started
+            if self.stats.last_error is not None:
+                log.warning("database writable again; %d buffered checks written", len(batch))
+                self.stats.last_error = None
+        self.stats.buffered = 0
+        return 0.0

@@ -1,0 +1,100 @@
+"""The SQLite store: schema, idempotent batched writes, ordered range reads, status state."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from slaprobe.checks import Check
+from slaprobe.errors import StoreError
+from slaprobe.store import Store
+
+
+def _c(probe: str, ts: float, ok: bool = True, agent: str = "a1", **kw) -> Check:
+    return Check(probe, ts, ok, kw.pop("latency_ms", 1.5 if ok else None),
+                 kw.pop("error", None if ok else "timeout: no answer"), 30.0, agent, **kw)
+
+
+def test_inserting_the_same_checks_twice_stores_them_once(tmp_path):
+    with Store(tmp_path / "s.db") as s:
+        checks = [_c("web", 1000.0 + 30 * i) for i in range(10)]
+        assert s.insert_checks(checks) == 10
+        assert s.insert_checks(checks) == 0
+        assert s.count_checks() == 10
+
+
+def test_checks_come_back_in_time_order_within_the_range(tmp_path):
+    with Store(tmp_path / "s.db") as s:
+        s.insert_checks([_c("web", t) for t in (1090.0, 1000.0, 1060.0, 1030.0)])
+        s.insert_checks([_c("db", 1000.0)])
+        got = s.checks("web", 1030.0, 1090.0)
+        assert [c.ts for c in got] == [1030.0, 1060.0]
+        assert all(c.probe == "web" for c in got)
+
+
+def test_checks_before_returns_the_last_n_in_time_order(tmp_path):
+    with Store(tmp_path / "s.db") as s:
+        s.insert_checks([_c("web", 1000.0 + 30 * i) for i in range(10)])
+        assert [c.ts for c in s.checks_before("web", 1150.0, 3)] == [1060.0, 1090.0, 1120.0]
+
+
+def test_same_instant_from_two_agents_is_two_checks(tmp_path):
+    with Store(tmp_path / "s.db") as s:
+        assert s.insert_checks([_c("web", 1000.0, agent="fra"), _c("web", 1000.0, agent="ams")]) == 2
+        assert sorted(c.agent for c in s.checks("web")) == ["ams", "fra"]
+
+
+def test_a_check_round_trips_every_field(tmp_path):
+    c = Check("web", 1700000000.123, False, None, "status: got 503", 15.0, "fra1", 42.5)
+    with Store(tmp_path / "s.db") as s:
+        s.insert_checks([c])
+        assert s.checks("web") == [c]
+
+
+def test_state_tracks_the_current_run_and_ignores_late_older_checks(tmp_path):
+    with Store(tmp_path / "s.db") as s:
+        s.insert_checks([_c("web", 1000.0), _c("web", 1030.0, ok=False)])
+        s.insert_checks([_c("web", 1060.0, ok=False)])
+        st = s.states()["web"]
+        assert (st.ok, st.since, st.fails, st.last_ts) == (False, 1030.0, 2, 1060.0)
+        s.insert_checks([_c("web", 900.0)])  # an import of old history
+        assert s.states()["web"].last_ts == 1060.0
+
+
+def test_database_is_in_wal_mode_so_readers_do_not_block_the_writer(tmp_path):
+    with Store(tmp_path / "s.db") as s:
+        assert s.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        s.insert_checks([_c("web", 1000.0)])
+        with Store(tmp_path / "s.db", readonly=True) as r:
+            r.conn.execute("BEGIN")
+            assert len(r.checks("web")) == 1
+            s.insert_checks([_c("web", 1030.0)])  # a reader holds a snapshot; writing goes on
+            r.conn.execute("COMMIT")
+            assert len(r.checks("web")) == 2
+
+
+def test_reopening_applies_no_migration_twice(tmp_path):
+    Store(tmp_path / "s.db").close()
+    with Store(tmp_path / "s.db") as s:
+        names = [r[0] for r in s.conn.execute("SELECT name FROM _sqlite_migrations")]
+        assert names == sorted(set(names), key=names.index)
+
+
+def test_readonly_store_of_a_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(StoreError, match="no database here yet"):
+        Store(tmp_path / "missing.db", readonly=True)
+
+
+def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path):
+    bad = tmp_path / "junk.db"
+    bad.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError):
+        Store(bad)
+
+
+def test_write_to_a_read_only_database_raises_store_error(tmp_path):
+    Store(tmp_path / "s.db").close()
+    with Store(tmp_path / "s.db", readonly=True) as r:
+        with pytest.raises((StoreError, sqlite3.OperationalError)):
+            r.insert_checks([_c("web", 1.0)])
