@@ -98,3 +98,61 @@ def test_write_to_a_read_only_database_raises_store_error(tmp_path):
     with Store(tmp_path / "s.db", readonly=True) as r:
         with pytest.raises((StoreError, sqlite3.OperationalError)):
             r.insert_checks([_c("web", 1.0)])
+
+
+def _segments(s: Store, probe: str = "web"):
+    return [(sp.first, sp.last, sp.ok, sp.n, sp.agent) for sp in s.spans(probe)]
+
+
+def test_segments_join_equal_checks_and_split_at_changes_and_gaps(tmp_path):
+    with Store(tmp_path / "s.db") as s:
+        s.insert_checks([_c("web", t) for t in (0.0, 30.0, 60.0)])
+        s.insert_checks([_c("web", 90.0, ok=False), _c("web", 120.0, ok=False)])
+        s.insert_checks([_c("web", 150.0), _c("web", 180.0)])
+        s.insert_checks([_c("web", 240.0)])  # a gap of exactly 2 x interval still joins
+        s.insert_checks([_c("web", 400.0)])  # a longer gap splits: unknown lies between
+        assert _segments(s) == [
+            (0.0, 60.0, True, 3, "a1"), (90.0, 120.0, False, 2, "a1"),
+            (150.0, 240.0, True, 3, "a1"), (400.0, 400.0, True, 1, "a1"),
+        ]
+
+
+def test_segments_are_rebuilt_when_older_checks_arrive_later(tmp_path):
+    with Store(tmp_path / "s.db") as s:
+        s.insert_checks([_c("web", t) for t in (0.0, 30.0, 120.0, 150.0)])
+        s.insert_checks([_c("web", 60.0, ok=False), _c("web", 90.0)])  # fills the gap
+        assert _segments(s) == [(0.0, 30.0, True, 2, "a1"), (60.0, 60.0, False, 1, "a1"),
+                                (90.0, 150.0, True, 3, "a1")]
+
+
+def test_each_agent_has_its_own_segments(tmp_path):
+    with Store(tmp_path / "s.db") as s:
+        s.insert_checks([_c("web", t, agent="fra") for t in (0.0, 30.0)] +
+                        [_c("web", t + 1, ok=False, agent="ams") for t in (0.0, 30.0)])
+        assert _segments(s) == [(0.0, 30.0, True, 2, "fra"), (1.0, 31.0, False, 2, "ams")]
+
+
+def test_segments_equal_raw_checks_for_a_random_history(tmp_path):
+    import random
+
+    from slaprobe.spans import Span
+
+    rnd = random.Random(7)
+    checks, t = [], 0.0
+    for _ in range(500):
+        t += rnd.choice([30.0, 30.0, 30.0, 61.0, 200.0])
+        checks.append(_c("web", t, ok=rnd.random() > 0.2))
+    with Store(tmp_path / "s.db") as s:
+        shuffled = checks[:]
+        rnd.shuffle(shuffled)
+        for i in range(0, 500, 50):
+            s.insert_checks(shuffled[i:i + 50])
+        expanded = []
+        for sp in s.spans("web"):
+            expanded.append(sp.n)
+        assert sum(expanded) == 500
+        # re-deriving segments from the raw checks in order gives the same rows
+        with Store(tmp_path / "t.db") as t2:
+            t2.insert_checks(checks)
+            assert t2.spans("web") == s.spans("web")
+            assert all(isinstance(x, Span) for x in t2.spans("web"))

@@ -8,8 +8,14 @@ Tables (see the README for operators' queries):
                                      one row per check; primary key (probe_id, ts_ms, agent_id),
                                      WITHOUT ROWID, so a probe's checks lie together in time order
     probe_state(probe_id, ...)       the latest check and the current up/down stretch per probe
+    segments(probe_id, agent_id, first_ms, last_ms, ok, n, interval_ms)
+                                     derived: each maximal run of one agent's consecutive checks
+                                     with the same result and no gap of more than 2 x interval.
+                                     It yields exactly the timeline of the raw checks, so reports
+                                     over long periods (and over pruned months) read a few rows
+                                     per probe instead of every check
     agent_runs(agent, started_ms, stopped_ms, pid)
-                                     when each agent ran: time it was not running is unknown
+                                     when each agent ran
 
 WAL mode lets the CLI read while the daemon writes. Only one connection per
 thread: sqlite-utils connections are not shared across threads.
@@ -28,6 +34,7 @@ from sqlite_utils.migrations import Migrations
 
 from .checks import Check
 from .errors import StoreError
+from .spans import Span
 
 migrations = Migrations("slaprobe")
 
@@ -71,6 +78,28 @@ def m001_initial(db: Database) -> None:
             pid INTEGER
         )"""
     )
+
+
+@migrations()
+def m002_segments(db: Database) -> None:
+    db.execute(
+        """CREATE TABLE segments (
+            probe_id INTEGER NOT NULL,
+            agent_id INTEGER NOT NULL,
+            first_ms INTEGER NOT NULL,
+            last_ms INTEGER NOT NULL,
+            ok INTEGER NOT NULL,
+            n INTEGER NOT NULL,
+            interval_ms INTEGER NOT NULL,
+            PRIMARY KEY (probe_id, first_ms, agent_id)
+        ) WITHOUT ROWID"""
+    )
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+
+
+def _continues(seg: tuple[int, int, int, int, int], ts_ms: int, ok: int) -> bool:
+    """Does a check at ts_ms with result ok extend the segment (first, last, ok, n, interval)?"""
+    return seg[2] == ok and seg[1] < ts_ms <= seg[1] + 2 * seg[4]
 
 
 @dataclass(frozen=True)
@@ -178,11 +207,77 @@ class Store:
                     rows,
                 )
                 inserted = conn.total_changes - before
+                if inserted:
+                    self._update_segments(rows)
                 if update_state and newest:
                     self._advance_state(newest)
                 return inserted
         except sqlite3.Error as e:
             raise StoreError(f"{self.path}: cannot write checks: {e}") from e
+
+    def _update_segments(self, rows: list[tuple]) -> None:
+        """Extend each (probe, agent)'s newest segment, or rebuild from raw when checks arrive
+        out of order (imports, several agents' histories)."""
+        by_key: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
+        for r in rows:
+            by_key.setdefault((r[0], r[2]), []).append((r[1], r[3], r[6]))
+        for (pid, aid), items in by_key.items():
+            items.sort()
+            row = self.conn.execute(
+                "SELECT first_ms, last_ms, ok, n, interval_ms FROM segments WHERE probe_id = ?"
+                " AND agent_id = ? ORDER BY first_ms DESC LIMIT 1", (pid, aid)).fetchone()
+            if row is not None and items[0][0] <= row[1]:
+                self._rebuild_segments(pid, aid, items[0][0])
+                continue
+            seg = list(row) if row is not None else None
+            for ts_ms, ok, interval_ms in items:
+                if seg is not None and _continues(tuple(seg), ts_ms, ok):  # type: ignore[arg-type]
+                    seg[1], seg[3], seg[4] = ts_ms, seg[3] + 1, interval_ms
+                    continue
+                if seg is not None:
+                    self._put_segment(pid, aid, seg)
+                seg = [ts_ms, ts_ms, ok, 1, interval_ms]
+            if seg is not None:
+                self._put_segment(pid, aid, seg)
+
+    def _put_segment(self, pid: int, aid: int, seg: list[int]) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO segments (probe_id, agent_id, first_ms, last_ms, ok, n,"
+            " interval_ms) VALUES (?,?,?,?,?,?,?)", (pid, aid, *seg))
+
+    def _rebuild_segments(self, pid: int, aid: int, from_ms: int) -> None:
+        """Recompute one agent's segments of a probe from the raw checks at or after the
+        segment that holds from_ms (raw checks older than retention are already segments)."""
+        row = self.conn.execute(
+            "SELECT first_ms FROM segments WHERE probe_id = ? AND agent_id = ? AND first_ms <= ?"
+            " ORDER BY first_ms DESC LIMIT 1", (pid, aid, from_ms)).fetchone()
+        start = min(from_ms, row[0]) if row is not None else from_ms
+        horizon = self.pruned_before_ms()
+        if horizon is not None and start < horizon:
+            start = max(start, horizon)
+        prev = self.conn.execute(
+            "SELECT first_ms, last_ms, ok, n, interval_ms FROM segments WHERE probe_id = ?"
+            " AND agent_id = ? AND first_ms < ? ORDER BY first_ms DESC LIMIT 1",
+            (pid, aid, start)).fetchone()
+        self.conn.execute("DELETE FROM segments WHERE probe_id = ? AND agent_id = ?"
+                          " AND first_ms >= ?", (pid, aid, start))
+        seg = list(prev) if prev is not None and prev[1] < start else None
+        for ts_ms, ok, interval_ms in self.conn.execute(
+            "SELECT ts_ms, ok, interval_ms FROM checks WHERE probe_id = ? AND agent_id = ?"
+            " AND ts_ms >= ? ORDER BY ts_ms", (pid, aid, start)):
+            if seg is not None and _continues(tuple(seg), ts_ms, ok):  # type: ignore[arg-type]
+                seg[1], seg[3], seg[4] = ts_ms, seg[3] + 1, interval_ms
+                continue
+            if seg is not None:
+                self._put_segment(pid, aid, seg)
+            seg = [ts_ms, ts_ms, ok, 1, interval_ms]
+        if seg is not None:
+            self._put_segment(pid, aid, seg)
+
+    def pruned_before_ms(self) -> int | None:
+        """Raw checks older than this were pruned; only segments remain there."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'pruned_before_ms'").fetchone()
+        return int(row[0]) if row else None
 
     def _advance_state(self, newest: dict[int, Check]) -> None:
         """Fold the newest check of each probe into probe_state (the status view)."""
@@ -266,6 +361,43 @@ class Store:
         sql += " ORDER BY p.name, c.ts_ms, a.name"
         for r in self.conn.execute(sql, args):
             yield self._row(r)
+
+    def spans(self, probe: str, start: float | None = None, end: float | None = None) -> list[Span]:
+        """The probe's segments (all agents) that reach into [start, end), in time order."""
+        pid = self.probe_id(probe)
+        if pid is None:
+            return []
+        lo = -(2**62) if start is None else int(round(start * 1000))
+        hi = 2**62 if end is None else int(round(end * 1000))
+        rows = self.conn.execute(
+            "SELECT s.first_ms, s.last_ms, s.ok, s.n, s.interval_ms, a.name FROM segments s"
+            " JOIN agents a ON a.id = s.agent_id WHERE s.probe_id = ? AND s.first_ms < ?"
+            " AND s.last_ms + 2 * s.interval_ms > ? ORDER BY s.first_ms, a.name",
+            (pid, hi, lo)).fetchall()
+        return [Span(r[0] / 1000, r[1] / 1000, bool(r[2]), r[3], r[4] / 1000, r[5]) for r in rows]
+
+    def spans_before(self, probe: str, ts: float, n: int) -> list[Span]:
+        """Up to n segments (all agents) that start before ts, newest last."""
+        pid = self.probe_id(probe)
+        if pid is None or n <= 0:
+            return []
+        rows = self.conn.execute(
+            "SELECT s.first_ms, s.last_ms, s.ok, s.n, s.interval_ms, a.name FROM segments s"
+            " JOIN agents a ON a.id = s.agent_id WHERE s.probe_id = ? AND s.first_ms < ?"
+            " ORDER BY s.first_ms DESC LIMIT ?", (pid, int(round(ts * 1000)), n)).fetchall()
+        return [Span(r[0] / 1000, r[1] / 1000, bool(r[2]), r[3], r[4] / 1000, r[5])
+                for r in reversed(rows)]
+
+    def latencies(self, probe: str, start: float, end: float) -> list[tuple[float, float]]:
+        """(ts, latency_ms) of the probe's successful checks in [start, end)."""
+        pid = self.probe_id(probe)
+        if pid is None:
+            return []
+        rows = self.conn.execute(
+            "SELECT ts_ms, latency_ms FROM checks WHERE probe_id = ? AND ts_ms >= ? AND ts_ms < ?"
+            " AND ok = 1 AND latency_ms IS NOT NULL", (pid, int(round(start * 1000)),
+                                                       int(round(end * 1000)))).fetchall()
+        return [(r[0] / 1000, r[1]) for r in rows]
 
     def states(self) -> dict[str, ProbeState]:
         rows = self.conn.execute(
