@@ -174,7 +174,7 @@ def cmd_incidents(args: argparse.Namespace) -> int:
         report = build_report(config, store, start, end, now, client=args.client)
     rows = incidents_list(report)
     fmt = args.format or ("table" if sys.stdout.isatty() and not args.output else "json")
-    _emit(render_incidents(rows, fmt, width=_term_width()), args.output)
+    _emit(render_incidents(rows, fmt, width=_term_width(), timezone=config.agent.timezone), args.output)
     return EXIT_OK
 
 

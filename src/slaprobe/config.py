@@ -1,18 +1,81 @@
 """probes.toml -> Config: the parsed, validated configuration (SPEC section 2).
 
 The dataclasses below are the contract every other module reads. Parsing and
-validation report every problem at once as "probes.toml:LINE: what is wrong".
+validation report every problem at once as "probes.toml:LINE: what is wrong",
+so an operator fixes the whole file in one round instead of one error a run.
+
+Usage::
+
+    config = load_config(find_config_path(args.config))   # raises ConfigError
+
+1. tomllib parses the text (a syntax error becomes "probes.toml:N: TOML
+   syntax error: ...").
+2. `LineMap.scan` finds the line of every header and key (tomllib keeps none).
+3. Each table is read through a `Table`, whose typed reads record a problem
+   and return a default, so validation goes on and finds every mistake.
+4. Cross references (client -> SLA, probe -> client, window -> probes) are
+   checked once everything is read; then ConfigError lists all problems.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
+import re
+import socket
+import stat
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from dateutil.rrule import rrule, rrulestr
+
+from ._config_lines import (
+    MISSING,
+    LineMap,
+    Report,
+    Table,
+    describe,
+    did_you_mean,
+    sub_table,
+    table_array,
+)
+from .durations import format_duration
+from .errors import ConfigError
 
 PROBE_KINDS = ("http", "tcp", "icmp")
 MAINTENANCE_CATEGORIES = ("maintenance", "customer", "third-party", "force-majeure")
+DEFAULT_LOCATIONS = ("probes.toml", "/etc/slaprobe/probes.toml")
 
+# Tables that later features own; kept whole on Config.extra, not validated here.
+EXTRA_TABLES = ("central", "cluster", "alerts")
+TOP_LEVEL_KEYS = ("agent", "sla", "clients", "probes", "maintenance", *EXTRA_TABLES)
+AGENT_KEYS = ("name", "database", "timezone", "interval", "timeout", "metrics", "quorum",
+              "keep_raw")
+SLA_KEYS = ("objective", "hours", "timezone", "min_downtime", "credits")
+CREDIT_KEYS = ("below", "percent")
+CLIENT_KEYS = ("name", "sla")
+PROBE_KEYS = ("id", "kind", "client", "interval", "timeout", "retries", "confirm")
+PROBE_KIND_KEYS = {
+    "http": ("url", "method", "headers", "expect_status", "body_contains", "max_latency",
+             "verify_tls", "follow_redirects", "cert_expiry_warn_days"),
+    "tcp": ("host", "port"),
+    "icmp": ("host", "count", "max_loss"),
+}
+MAINTENANCE_KEYS = ("id", "clients", "probes", "start", "end", "rrule", "duration", "timezone",
+                    "dtstart", "category", "reason", "ticket")
+SECRET_KEYS = ("env", "file")
+
+PROBE_ID = re.compile(r"[a-z0-9._-]+")
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+HTTP_METHOD = re.compile(r"[A-Z]+")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Header names whose literal value in the file is a credential.
+SECRET_HEADER = re.compile(r"authorization|cookie|api[-_]?key|token|secret|passw", re.I)
 
 @dataclass(frozen=True)
 class CreditTier:
@@ -24,10 +87,10 @@ class CreditTier:
 class SLA:
     id: str
     objective: float  # percent, e.g. 99.9
-    hours: str = "24x7"  # or "Mon-Fri 09:00-17:00"
+    hours: str = "24x7"  # or "Mon-Fri 09:00-17:00"; parse_hours() reads it
     timezone: str = "UTC"  # where `hours` are read (defaults to agent.timezone)
     min_downtime: float = 0.0  # seconds
-    credits: tuple[CreditTier, ...] = ()
+    credits: tuple[CreditTier, ...] = ()  # sorted by `below`, highest first
 
 
 @dataclass(frozen=True)
@@ -49,7 +112,7 @@ class Probe:
     # http
     url: str | None = None
     method: str = "GET"
-    headers: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()  # secrets ({env}/{file}) already read
     expect_status: tuple[int, ...] = ()  # empty: any 2xx or 3xx
     body_contains: str | None = None
     max_latency: float | None = None  # seconds
@@ -102,6 +165,10 @@ class Config:
     clients: dict[str, Client] = field(default_factory=dict)
     probes: dict[str, Probe] = field(default_factory=dict)  # in file order
     maintenance: tuple[Maintenance, ...] = ()
+    # [central], [cluster], [[alerts]] as parsed: their own modules validate them.
+    extra: dict[str, Any] = field(default_factory=dict)
+    # Not errors, but worth telling the operator (slaprobe check prints them).
+    warnings: tuple[str, ...] = ()
 
     def sla_for_probe(self, probe: Probe) -> SLA | None:
         """The SLA a probe is held to: its client's, or None without a client."""
@@ -114,3 +181,645 @@ class Config:
 
     def probes_of_client(self, client_id: str) -> list[Probe]:
         return [p for p in self.probes.values() if p.client == client_id]
+
+
+# ---------------------------------------------------------------------------
+# Entry points
+
+
+def find_config_path(arg: str | None, environ: Mapping[str, str] | None = None) -> Path:
+    """The configuration file: --config, else $SLAPROBE_CONFIG, else the defaults.
+
+    An explicit --config or $SLAPROBE_CONFIG that does not exist is an error
+    rather than a silent fall-back, so a typo never runs another file.
+    """
+    env = os.environ if environ is None else environ
+    if arg:
+        candidates = [Path(arg)]
+    elif env.get("SLAPROBE_CONFIG"):
+        candidates = [Path(env["SLAPROBE_CONFIG"])]
+    else:
+        candidates = [Path(p) for p in DEFAULT_LOCATIONS]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    tried = ", ".join(str(c) for c in candidates)
+    raise ConfigError([f"{candidates[0]}: no configuration file found (tried {tried})"])
+
+
+def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
+    """Read and validate `path`; raise ConfigError listing every problem.
+
+    Secrets in headers ({env = "VAR"} / {file = "..."}) are read here, from
+    `environ` (default os.environ) and the file system.
+    """
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as e:
+        raise ConfigError([f"{path}: cannot read the configuration: {e.strerror or e}"]) from e
+    except UnicodeDecodeError as e:
+        raise ConfigError([f"{path}: not UTF-8 text ({e.reason} at byte {e.start})"]) from e
+    config, inline_secrets = _parse(text, path, environ)
+    if inline_secrets and _readable_by_others(path):
+        warning = f"{path}: readable by other users and contains secrets; chmod 600 it"
+        config = replace(config, warnings=(warning, *config.warnings))
+    return config
+
+
+def parse_config(text: str, path: Path, environ: Mapping[str, str] | None = None) -> Config:
+    """Validate the TOML `text` of the file `path` (used for messages and relative paths)."""
+    return _parse(text, Path(path), environ)[0]
+
+
+def _readable_by_others(path: Path) -> bool:
+    try:
+        return os.name == "posix" and bool(path.stat().st_mode & (stat.S_IRGRP | stat.S_IROTH))
+    except OSError:
+        return False
+
+
+def _parse(text: str, path: Path, environ: Mapping[str, str] | None) -> tuple[Config, bool]:
+    """Config and whether the text holds literal credentials (for the chmod warning)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError([_syntax_problem(str(path), text, str(e))]) from None
+    lines = LineMap.scan(text)
+    builder = _Builder(path, Report(str(path), lines), lines,
+                       os.environ if environ is None else environ)
+    config = builder.build(data)
+    if builder.problems:
+        raise ConfigError(builder.problems.messages())
+    return config, builder.inline_secrets
+
+
+def _syntax_problem(name: str, text: str, message: str) -> str:
+    """tomllib's "Invalid value (at line 3, column 9)" -> "NAME:3: TOML syntax error: ..."."""
+    m = re.search(r"\s*\(at line (\d+), column (\d+)\)$", message)
+    if m:
+        return (f"{name}:{m.group(1)}: TOML syntax error: {message[: m.start()]} "
+                f"(column {m.group(2)})")
+    m = re.search(r"\s*\(at end of document\)$", message)
+    if m:
+        last = text.count("\n") + (0 if text.endswith("\n") else 1)
+        return f"{name}:{max(last, 1)}: TOML syntax error: {message[: m.start()]} at end of file"
+    return f"{name}: TOML syntax error: {message}"
+
+
+# ---------------------------------------------------------------------------
+# Business hours
+
+
+_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_TIME_RANGE = re.compile(r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})")
+
+
+def parse_hours(text: str) -> tuple[tuple[int, int, int], ...]:
+    """Read SLA hours into (weekday 0=Mon, start minute, end minute) spans.
+
+    "24x7" is () (always eligible). Otherwise clauses separated by ";", each
+    days then time ranges: "Mon-Fri 09:00-17:00", "Mon,Wed 08:00-12:00,13:00-18:00",
+    "Sat-Sun 00:00-24:00". Spans are merged per day and sorted. A range that
+    crosses midnight is refused: it would be unclear which day it belongs to.
+
+    >>> parse_hours("Sat 10:00-14:00")
+    ((5, 600, 840),)
+    """
+    if not isinstance(text, str):
+        raise ValueError(f'expected a string such as "24x7" or "Mon-Fri 09:00-17:00", got {text!r}')
+    if text.strip().lower() == "24x7":
+        return ()
+    if not text.strip():
+        raise ValueError('empty hours; write "24x7" or e.g. "Mon-Fri 09:00-17:00"')
+    spans: dict[int, list[tuple[int, int]]] = {}
+    for clause in text.split(";"):
+        days, ranges = _hours_clause(clause.strip(), text)
+        for day in days:
+            spans.setdefault(day, []).extend(ranges)
+    return tuple((day, start, end) for day in sorted(spans) for start, end in _merge(spans[day]))
+
+
+def _hours_clause(clause: str, whole: str) -> tuple[list[int], list[tuple[int, int]]]:
+    parts = clause.split(None, 1)
+    if len(parts) != 2:
+        raise ValueError(f"hours {whole!r}: {clause!r} needs days and times, "
+                         'e.g. "Mon-Fri 09:00-17:00"')
+    days: list[int] = []
+    for item in parts[0].split(","):
+        first, _, last = item.partition("-")
+        a, b = _weekday(first, whole), _weekday(last or first, whole)
+        days.extend((a + i) % 7 for i in range((b - a) % 7 + 1))
+    ranges = []
+    for item in parts[1].split(","):
+        m = _TIME_RANGE.fullmatch(item.strip())
+        if not m:
+            raise ValueError(f"hours {whole!r}: {item.strip()!r} is not a time range "
+                             "like 09:00-17:00")
+        h1, m1, h2, m2 = (int(g) for g in m.groups())
+        if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h2 == 24 and m2):
+            raise ValueError(f"hours {whole!r}: {item.strip()!r} is not a valid time of day")
+        start, end = h1 * 60 + m1, h2 * 60 + m2
+        if end <= start:
+            raise ValueError(f"hours {whole!r}: {item.strip()!r} ends before it starts; split "
+                             'a range over midnight: "Mon 22:00-24:00; Tue 00:00-06:00"')
+        ranges.append((start, end))
+    return days, ranges
+
+
+def _weekday(name: str, whole: str) -> int:
+    """0 for "Mon", "mon" or "Monday"; at least three letters of the English name."""
+    word = name.strip().lower()
+    for index, full in enumerate(_DAYS):
+        if len(word) >= 3 and full.startswith(word):
+            return index
+    raise ValueError(f"hours {whole!r}: unknown day {name.strip()!r} "
+                     "(use Mon, Tue, Wed, Thu, Fri, Sat, Sun)")
+
+
+def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# The file, section by section
+
+
+class _Builder:
+    """Reads one parsed document into a Config, collecting problems in `problems`."""
+
+    def __init__(self, path: Path, report: Report, lines: LineMap, environ: Mapping[str, str]):
+        self.path = path
+        self.problems = report
+        self.lines = lines
+        self.environ = environ
+        self.warnings = Report(str(path), lines)
+        self.inline_secrets = False
+
+    def build(self, data: dict[str, Any]) -> Config:
+        self.top_level(data)
+        agent = self.agent(data.get("agent", {}))
+        slas = self.slas(data.get("sla", {}), agent)
+        clients = self.clients(data.get("clients", {}), slas)
+        probes = self.probes(table_array(self.problems, data, "probes"), agent, clients)
+        windows = self.windows(table_array(self.problems, data, "maintenance"), agent,
+                               clients, probes)
+        extra = self.extra(data)
+        if not probes and "probes" not in data:
+            self.warnings.add((), "no [[probes]] defined: the agent has nothing to check")
+        return Config(path=self.path, agent=agent, slas=slas, clients=clients, probes=probes,
+                      maintenance=windows, extra=extra,
+                      warnings=tuple(self.warnings.messages()))
+
+    def top_level(self, data: dict[str, Any]) -> None:
+        """Unknown tables, and keys written above [agent] that belong inside it."""
+        for key, value in data.items():
+            if key in TOP_LEVEL_KEYS:
+                continue
+            if isinstance(value, (dict, list)):
+                message = f"unknown table [{key}]{did_you_mean(key, TOP_LEVEL_KEYS)}"
+            elif key in AGENT_KEYS:
+                message = f"key {key!r} belongs in [agent]: write it below the [agent] line"
+            else:
+                message = f"unknown key {key!r} outside any table"
+            self.problems.add((key,), message)
+
+    def extra(self, data: dict[str, Any]) -> dict[str, Any]:
+        shapes = {"central": dict, "cluster": dict, "alerts": list}
+        out = {}
+        for name, kind in shapes.items():
+            if name not in data:
+                continue
+            if isinstance(data[name], kind):
+                out[name] = data[name]
+            else:
+                form = f"[[{name}]] tables" if kind is list else f"a [{name}] table"
+                self.problems.add((name,), f"{name} must be {form}, got {describe(data[name])}")
+        return out
+
+    # -- [agent] ----------------------------------------------------------
+
+    def agent(self, value: Any) -> Agent:
+        t = sub_table(self.problems, value, ("agent",), "[agent]")
+        if t is None:
+            t = Table(self.problems, {}, ("agent",), "[agent]")
+        t.check_keys(AGENT_KEYS)
+        database = t.text("database", "slaprobe.db")
+        db_path = Path(database).expanduser()
+        if not db_path.is_absolute():
+            db_path = self.path.parent / db_path
+        return Agent(
+            name=t.text("name", None) or socket.gethostname(),
+            database=Path(os.path.abspath(db_path)),
+            timezone=t.zone("timezone", "UTC"),
+            interval=t.duration("interval", 30.0),
+            timeout=t.duration("timeout", 10.0),
+            metrics=self.listen_address(t),
+            quorum=t.integer("quorum", None, 1),
+            keep_raw=t.duration("keep_raw", 90 * 86400.0),
+        )
+
+    @staticmethod
+    def listen_address(t: Table) -> str | None:
+        address = t.text("metrics", None)
+        if address is None:
+            return None
+        host, sep, port = address.rpartition(":")
+        if not sep or not host.strip("[]") or not port.isdigit() or not 1 <= int(port) <= 65535:
+            t.error("metrics", f"{address!r} is not host:port with a port 1-65535, "
+                               'e.g. "127.0.0.1:9464"')
+            return None
+        return address
+
+    # -- [sla.*] ----------------------------------------------------------
+
+    def slas(self, value: Any, agent: Agent) -> dict[str, SLA]:
+        section = sub_table(self.problems, value, ("sla",), "[sla]")
+        out: dict[str, SLA] = {}
+        for sla_id, body in (section.data if section else {}).items():
+            t = sub_table(self.problems, body, ("sla", sla_id), f"sla {sla_id!r}")
+            if t is None:
+                continue
+            t.check_keys(SLA_KEYS)
+            hours = t.text("hours", "24x7")
+            try:
+                parse_hours(hours)
+            except ValueError as e:
+                t.error("hours", str(e))
+                hours = "24x7"
+            out[sla_id] = SLA(
+                id=sla_id,
+                objective=t.number("objective", 100.0, 0, 100, lo_open=True, required=True),
+                hours=hours,
+                timezone=t.zone("timezone", agent.timezone),
+                min_downtime=t.duration("min_downtime", 0.0, allow_zero=True),
+                credits=self.credits(t),
+            )
+        return out
+
+    def credits(self, sla: Table) -> tuple[CreditTier, ...]:
+        value = sla.raw("credits", False)
+        if value is MISSING:
+            return ()
+        if not isinstance(value, list):
+            sla.error("credits", "expected an array of { below = ..., percent = ... } tiers, "
+                                 f"got {describe(value)}")
+            return ()
+        tiers: dict[float, CreditTier] = {}
+        for i, item in enumerate(value):
+            where = sla.where + ("credits", i)
+            t = sub_table(self.problems, item, where, f"{sla.subject} credit tier {i + 1}")
+            if t is None:
+                continue
+            t.check_keys(CREDIT_KEYS)
+            below = t.number("below", None, 0, 100, lo_open=True, required=True)
+            percent = t.number("percent", None, 0, 100, required=True)
+            if below is None or percent is None:
+                continue
+            if below in tiers:
+                t.error("below", f"another tier already has below = {below:g}")
+                continue
+            tiers[below] = CreditTier(below=below, percent=percent)
+        return tuple(sorted(tiers.values(), key=lambda tier: -tier.below))
+
+    # -- [clients.*] ------------------------------------------------------
+
+    def clients(self, value: Any, slas: dict[str, SLA]) -> dict[str, Client]:
+        section = sub_table(self.problems, value, ("clients",), "[clients]")
+        out: dict[str, Client] = {}
+        for client_id, body in (section.data if section else {}).items():
+            t = sub_table(self.problems, body, ("clients", client_id), f"client {client_id!r}")
+            if t is None:
+                continue
+            t.check_keys(CLIENT_KEYS)
+            sla = t.text("sla", None)
+            if sla is not None and sla not in slas:
+                known = f"; defined: {', '.join(slas)}" if slas else "; there is no [sla.*] table"
+                t.error("sla", f"no SLA {sla!r}{did_you_mean(sla, slas) or known}")
+                sla = None
+            out[client_id] = Client(id=client_id, name=t.text("name", client_id), sla=sla)
+        return out
+
+    # -- [[probes]] -------------------------------------------------------
+
+    def probes(self, entries: list[Any], agent: Agent, clients: dict[str, Client],
+               ) -> dict[str, Probe]:
+        out: dict[str, Probe] = {}
+        for i, entry in enumerate(entries):
+            where = ("probes", i)
+            ident = entry.get("id") if isinstance(entry, dict) else None
+            subject = f"probe {ident!r}" if isinstance(ident, str) else f"probe #{i + 1}"
+            t = sub_table(self.problems, entry, where, subject)
+            if t is None:
+                continue
+            probe = self.probe(t, agent, clients)
+            if probe is None:
+                continue
+            if probe.id in out:
+                t.error("id", f"{probe.id!r} is already used by the probe at line "
+                              f"{out[probe.id].line}")
+                continue
+            out[probe.id] = probe
+        return out
+
+    def probe(self, t: Table, agent: Agent, clients: dict[str, Client]) -> Probe | None:
+        stated = t.data.get("kind")
+        if stated in PROBE_KINDS:
+            t.check_keys((*PROBE_KEYS, *PROBE_KIND_KEYS[stated]), _foreign_keys(stated))
+        else:  # kind unknown: accept every kind's keys, report the kind only
+            t.check_keys({*PROBE_KEYS, *(k for keys in PROBE_KIND_KEYS.values() for k in keys)})
+        ident = t.text("id", None, required=True)
+        if ident is not None and not PROBE_ID.fullmatch(ident):
+            t.error("id", f"{ident!r} may use only a-z, 0-9, '.', '_' and '-'")
+            ident = None
+        kind = t.text("kind", None, required=True, choices=PROBE_KINDS)
+        client = t.text("client", None)
+        if client is not None and client not in clients:
+            known = f"; defined: {', '.join(clients)}" if clients else "; there is no [clients.*]"
+            t.error("client", f"no client {client!r}{did_you_mean(client, clients) or known}")
+        common = dict(
+            client=client,
+            interval=t.duration("interval", agent.interval),
+            timeout=t.duration("timeout", agent.timeout),
+            retries=t.integer("retries", 0, 0),
+            confirm=t.integer("confirm", 1, 1),
+            line=self.lines.line_of(t.where),
+        )
+        specific = {"http": self.http, "tcp": self.tcp, "icmp": self.icmp}
+        fields = specific[kind](t) if kind else {}
+        if ident is None or kind is None:
+            return None
+        probe = Probe(id=ident, kind=kind, **common, **fields)
+        attempts = 1 + probe.retries
+        if probe.timeout * attempts > probe.interval:
+            self.warnings.add(t.where, f"{t.subject}: {attempts} attempt(s) of "
+                                       f"{format_duration(probe.timeout)} can outlast the "
+                                       f"interval of {format_duration(probe.interval)}")
+        return probe
+
+    def http(self, t: Table) -> dict[str, Any]:
+        url = t.text("url", None, required=True)
+        if url is not None:
+            why = _url_problem(url)
+            if why:
+                t.error("url", why)
+            elif urlsplit(url).password:
+                self.inline_secrets = True
+        method = t.text("method", "GET").upper()
+        if not HTTP_METHOD.fullmatch(method):
+            t.error("method", f"{method!r} is not an HTTP method such as GET or HEAD")
+            method = "GET"
+        return dict(
+            url=url,
+            method=method,
+            headers=self.headers(t),
+            expect_status=self.statuses(t),
+            body_contains=t.text("body_contains", None),
+            max_latency=t.duration("max_latency", None),
+            verify_tls=t.boolean("verify_tls", True),
+            follow_redirects=t.boolean("follow_redirects", False),
+            cert_expiry_warn_days=t.integer("cert_expiry_warn_days", 14, 0),
+        )
+
+    @staticmethod
+    def tcp(t: Table) -> dict[str, Any]:
+        return dict(host=_host(t), port=t.integer("port", None, 1, 65535, required=True))
+
+    @staticmethod
+    def icmp(t: Table) -> dict[str, Any]:
+        return dict(host=_host(t), count=t.integer("count", 3, 1, 100),
+                    max_loss=t.number("max_loss", 0.0, 0, 1))
+
+    @staticmethod
+    def statuses(t: Table) -> tuple[int, ...]:
+        value = t.raw("expect_status", False)
+        if value is MISSING:
+            return ()
+        if not isinstance(value, list):
+            t.error("expect_status", "expected an array of status codes such as [200, 204]")
+            return ()
+        codes = []
+        for i, code in enumerate(value):
+            if isinstance(code, bool) or not isinstance(code, int) or not 100 <= code <= 599:
+                t.error("expect_status", f"element {i + 1}: expected a status code 100-599, "
+                                         f"got {describe(code)}", at=(i,))
+            else:
+                codes.append(code)
+        return tuple(codes)
+
+    def headers(self, t: Table) -> tuple[tuple[str, str], ...]:
+        """Header pairs with secrets read. Values never appear in a message."""
+        value = t.raw("headers", False)
+        if value is MISSING:
+            return ()
+        if not isinstance(value, dict):
+            t.error("headers", f"expected a table of name = value, got {describe(value)}")
+            return ()
+        out = []
+        for name, raw in value.items():
+            where = (name,)
+            if not HEADER_NAME.fullmatch(name):
+                t.error("headers", f"{name!r} is not a valid header name", at=where)
+                continue
+            if isinstance(raw, dict):
+                text = self.secret(t, name, raw)
+            elif isinstance(raw, str):
+                text = raw
+                if SECRET_HEADER.search(name):
+                    self.inline_secrets = True
+            else:
+                t.error("headers", f"header {name!r}: expected a string or "
+                                   f'{{ env = "VAR" }} / {{ file = "PATH" }}, '
+                                   f"got {describe(raw, show=False)}", at=where)
+                continue
+            if text is None:
+                continue
+            if any(c in text for c in "\r\n\0"):
+                t.error("headers", f"header {name!r}: the value holds a line break or NUL",
+                        at=where)
+                continue
+            out.append((name, text))
+        return tuple(out)
+
+    def secret(self, t: Table, header: str, spec: dict[str, Any]) -> str | None:
+        """The value of {env = "VAR"} or {file = "PATH"}; None after a problem."""
+        where = (header,)
+        prefix = f"header {header!r}"
+        unknown = [k for k in spec if k not in SECRET_KEYS]
+        if unknown or len(spec) != 1:
+            t.error("headers", f'{prefix}: write {{ env = "VAR" }} or {{ file = "PATH" }}, '
+                               f"got keys {', '.join(map(repr, spec)) or 'none'}", at=where)
+            return None
+        source, ref = next(iter(spec.items()))
+        if not isinstance(ref, str) or not ref:
+            t.error("headers", f"{prefix}: {source} must be a non-empty string", at=where)
+            return None
+        if source == "env":
+            if not ENV_NAME.fullmatch(ref):
+                t.error("headers", f"{prefix}: {ref!r} is not an environment variable name",
+                        at=where)
+                return None
+            if ref not in self.environ:
+                t.error("headers", f"{prefix}: environment variable {ref} is not set", at=where)
+                return None
+            text = self.environ[ref]
+            origin = f"environment variable {ref}"
+        else:
+            secret_path = Path(ref).expanduser()
+            if not secret_path.is_absolute():
+                secret_path = self.path.parent / secret_path
+            try:
+                text = secret_path.read_text(encoding="utf-8").rstrip("\r\n")
+            except (OSError, UnicodeDecodeError) as e:
+                reason = e.strerror if isinstance(e, OSError) and e.strerror else "not UTF-8 text"
+                t.error("headers", f"{prefix}: cannot read {secret_path}: {reason}", at=where)
+                return None
+            origin = f"file {secret_path}"
+        if not text:
+            t.error("headers", f"{prefix}: {origin} is empty", at=where)
+            return None
+        return text
+
+    # -- [[maintenance]] --------------------------------------------------
+
+    def windows(self, entries: list[Any], agent: Agent, clients: dict[str, Client],
+                probes: dict[str, Probe]) -> tuple[Maintenance, ...]:
+        out: list[Maintenance] = []
+        seen: dict[str, int | None] = {}
+        for i, entry in enumerate(entries):
+            where = ("maintenance", i)
+            ident = entry.get("id") if isinstance(entry, dict) else None
+            subject = f"maintenance {ident!r}" if isinstance(ident, str) else \
+                f"maintenance #{i + 1}"
+            t = sub_table(self.problems, entry, where, subject)
+            if t is None:
+                continue
+            window = self.window(t, agent, clients, probes)
+            if window is None:
+                continue
+            if window.id in seen:
+                t.error("id", f"{window.id!r} is already used by the window at line "
+                              f"{seen[window.id]}")
+                continue
+            seen[window.id] = window.line
+            out.append(window)
+        return tuple(out)
+
+    def window(self, t: Table, agent: Agent, clients: dict[str, Client],
+               probes: dict[str, Probe]) -> Maintenance | None:
+        t.check_keys(MAINTENANCE_KEYS)
+        ident = t.text("id", None, required=True)
+        covered_clients = _known_ids(t, "clients", clients, "client")
+        covered_probes = _known_ids(t, "probes", probes, "probe")
+        timezone = t.zone("timezone", agent.timezone)
+        start, end = t.moment("start"), t.moment("end")
+        rule = t.text("rrule", None)
+        duration = t.duration("duration", None)
+        dtstart = t.moment("dtstart")
+        one_off = "start" in t.data or "end" in t.data
+        recurring = "rrule" in t.data or "duration" in t.data
+        if one_off and recurring:
+            t.problem("give either start and end (one window) or rrule and duration "
+                      "(a recurring window), not both")
+        elif one_off:
+            _pair(t, "start", "end", "a one-off window")
+            if start and end and end <= start:
+                t.error("end", f"{end.isoformat()} is not after start {start.isoformat()}")
+            if "dtstart" in t.data:
+                t.error("dtstart", "only applies to a recurring window (rrule)")
+        elif recurring:
+            _pair(t, "rrule", "duration", "a recurring window")
+            if rule is not None:
+                why = _rrule_problem(rule, dtstart, timezone)
+                if why:
+                    t.error("rrule", why)
+        else:
+            t.problem("needs start and end (one window) or rrule and duration "
+                      "(a recurring window)")
+        category = t.text("category", "maintenance", choices=MAINTENANCE_CATEGORIES)
+        if ident is None:
+            return None
+        return Maintenance(
+            id=ident, clients=covered_clients, probes=covered_probes, start=start, end=end,
+            rrule=rule, duration=duration, timezone=timezone, dtstart=dtstart,
+            category=category, reason=t.text("reason", None), ticket=t.text("ticket", None),
+            line=self.lines.line_of(t.where),
+        )
+
+
+def _foreign_keys(kind: str) -> dict[str, str]:
+    """Keys of other probe kinds, explained: "is for tcp probes, not http"."""
+    owners: dict[str, list[str]] = {}
+    for other, keys in PROBE_KIND_KEYS.items():
+        for key in keys:
+            owners.setdefault(key, []).append(other)
+    out = {}
+    for key, kinds in owners.items():
+        if kind not in kinds:
+            hint = " (an http probe takes its host from 'url')" if key == "host" else ""
+            out[key] = f"is for {' and '.join(kinds)} probes, not {kind}{hint}"
+    return out
+
+
+def _url_problem(url: str) -> str | None:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError as e:
+        return f"{url!r} is not a valid URL: {e}"
+    if parts.scheme not in ("http", "https"):
+        return f"{url!r} must start with http:// or https://"
+    if not parts.hostname:
+        return f"{url!r} has no host"
+    if any(c.isspace() for c in url):
+        return f"{url!r} contains white space"
+    return None
+
+
+def _host(t: Table) -> str | None:
+    host = t.text("host", None, required=True)
+    if host is None:
+        return None
+    if "/" in host or any(c.isspace() for c in host):
+        t.error("host", f"{host!r} is not a host name or IP address")
+        return None
+    return host.strip("[]")
+
+
+def _known_ids(t: Table, key: str, known: Mapping[str, Any], what: str) -> tuple[str, ...]:
+    ids = t.id_list(key)
+    for i, ident in enumerate(ids):
+        if ident not in known:
+            t.error(key, f"no {what} {ident!r}{did_you_mean(ident, known)}", at=(i,))
+    return tuple(ident for ident in ids if ident in known)
+
+
+def _pair(t: Table, first: str, second: str, what: str) -> None:
+    for have, need in ((first, second), (second, first)):
+        if have in t.data and need not in t.data:
+            t.problem(f"{what} needs {need!r} with {have!r}")
+
+
+def _rrule_problem(rule: str, dtstart: datetime | None, timezone: str) -> str | None:
+    """None when dateutil reads `rule` as one RFC 5545 RRULE, else why not.
+
+    Checked with an aware start (in the window's zone), so UNTIL must be UTC
+    ("...Z") as RFC 5545 requires for zoned starts.
+    """
+    if "DTSTART" in rule.upper():
+        return "malformed rrule: put the first start in dtstart = ..., not in the rule"
+    zone = ZoneInfo(timezone)
+    start = dtstart.astimezone(zone) if dtstart else datetime(2000, 1, 1, tzinfo=zone)
+    try:
+        parsed = rrulestr(rule.strip(), dtstart=start)
+    except Exception as e:  # dateutil raises ValueError, TypeError, IndexError...
+        return f"malformed rrule: {e}"
+    if not isinstance(parsed, rrule):
+        return "malformed rrule: give a single RRULE"
+    return None

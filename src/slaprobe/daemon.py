@@ -59,6 +59,8 @@ class Health:
     started: float = field(default_factory=time.time)
     lateness: deque[float] = field(default_factory=lambda: deque(maxlen=5000))
     loop_lag: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=3000))
+    lateness_sum: float = 0.0
+    lateness_count: int = 0
     overload_discarded: int = 0
     clock_jumps: int = 0
     checks_total: int = 0
@@ -68,9 +70,15 @@ class Health:
         return max((lag for t, lag in self.loop_lag if start <= t <= end + LAG_SAMPLE_EVERY),
                    default=0.0)
 
-    def checks_per_second(self, now: float, window: float = 60.0) -> float:
-        n = sum(1 for t in self.recent_checks if t >= now - window)
-        return n / min(window, max(now - self.started, 1e-9))
+    def note_lateness(self, seconds: float) -> None:
+        self.lateness.append(seconds)
+        self.lateness_sum += seconds
+        self.lateness_count += 1
+
+    def checks_per_second(self, now_monotonic: float, window: float = 60.0) -> float:
+        n = sum(1 for t in self.recent_checks if t >= now_monotonic - window)
+        running = time.time() - self.started
+        return n / min(window, max(running, 1e-9))
 
 
 def outcome_to_check(probe: Probe, agent: str, ts: float, outcome: Outcome) -> Check:
@@ -96,6 +104,7 @@ class Daemon:
         self._ctx: ProbeContext | None = None
         self._notifier = None
         self._metrics = None
+        self.period_figures: dict[str, tuple[float | None, float | None]] = {}
 
     # -- one check -------------------------------------------------------
     async def _check(self, probe: Probe) -> Check | None:
@@ -139,7 +148,7 @@ class Daemon:
             delay = due - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            self.health.lateness.append(max(0.0, time.monotonic() - due))
+            self.health.note_lateness(max(0.0, time.monotonic() - due))
             try:
                 check = await self._check(probe)
             except asyncio.CancelledError:
@@ -235,6 +244,26 @@ class Daemon:
             return
         self._metrics = server
 
+    async def _figures_loop(self, every: float = 60.0) -> None:
+        """Refresh this period's availability and budget for /metrics, off the loop thread."""
+        while True:
+            try:
+                self.period_figures = await asyncio.to_thread(self._period_figures)
+            except Exception as e:  # noqa: BLE001 - metrics must not stop probing
+                log.debug("period figures not refreshed: %s", e)
+            await asyncio.sleep(every)
+
+    def _period_figures(self) -> dict[str, tuple[float | None, float | None]]:
+        from .availability import build_report
+        from .periods import resolve_period
+        from .store import Store
+
+        now = time.time()
+        start, end, _ = resolve_period(None, None, None, self.config.agent.timezone, now)
+        with Store(self.db_path, readonly=True) as store:
+            report = build_report(self.config, store, start, end, now)
+        return {f.id: (f.availability, f.budget_left_seconds) for f in report.probes}
+
     async def _stop_metrics(self) -> None:
         if self._metrics is not None:
             await self._metrics.close()
@@ -258,6 +287,8 @@ class Daemon:
                 self._apply(self.config)
                 helpers = [asyncio.create_task(self._lag_monitor()),
                            asyncio.create_task(self._notify_loop())]
+                if self._metrics is not None:
+                    helpers.append(asyncio.create_task(self._figures_loop()))
                 gc.collect()
                 gc.freeze()  # start-up objects leave the collector's walks (PERFORMANCE.md)
                 log.info("slaprobe agent %s running %d probes, writing %s", self.agent_name,

@@ -1,0 +1,390 @@
+"""HTTP(S) checks with httpx, one fresh connection per check.
+
+Why this shape (PERFORMANCE.md, "HTTP with httpx"):
+
+- One shared `httpx.AsyncClient` per TLS flavour (verify on / off), each with
+  one SSL context made once, so a check never builds a context or a client.
+- The client's transport opens one connection per request and closes it with
+  the response. A check is then a real connect + TLS handshake (what an
+  uptime probe should measure), and nothing is pooled, so httpcore's pool,
+  which walks every pooled connection on each request, is not in the path.
+- The network backend is plain asyncio instead of anyio: about 20 % less CPU
+  per check, and it records the phase each check is in, so a timeout can say
+  whether the name, the connect, the handshake or the response was missing.
+- The response body is capped in the transport (`BODY_CAP`), so neither a
+  body search nor a redirect (httpx reads redirect bodies) can download an
+  endless or huge body.
+
+Errors are translated once, in `_classify`, into "kind: message" strings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import ssl
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpcore
+import httpx
+
+from slaprobe import __version__
+from slaprobe.config import Probe
+
+from ._base import Outcome, causes, connect, failed, fmt_seconds, os_error, resolve, too_slow
+
+BODY_CAP = 64 * 1024  # bytes of a response body a check may read
+MAX_REDIRECTS = 10
+_PROGRESS = "slaprobe.progress"  # request extension carrying the _Progress
+_DEFAULT_PORTS = {b"http": 80, b"https": 443}
+_TIMEOUT_MESSAGES = {
+    "resolve": "name not resolved within {}",
+    "connect": "no TCP connection within {}",
+    "tls": "TLS handshake not done within {}",
+    "response": "no response within {}",
+    "body": "body not read within {}",
+}
+
+
+class _Progress:
+    """How far one attempt got; names the phase a timeout hit."""
+
+    __slots__ = ("phase",)
+
+    def __init__(self) -> None:
+        self.phase = "resolve"
+
+
+class HttpEngine:
+    """The HTTP machinery all checks share. Usage: `await engine.check(probe)`."""
+
+    def __init__(self) -> None:
+        self._clients: dict[bool, httpx.AsyncClient] = {}
+
+    def client(self, verify_tls: bool) -> httpx.AsyncClient:
+        """The shared client for one TLS flavour, made on first use."""
+        client = self._clients.get(verify_tls)
+        if client is None:
+            context = verified_ssl_context() if verify_tls else unverified_ssl_context()
+            client = self._clients[verify_tls] = _Client(
+                transport=_OneShotTransport(context),
+                headers={"user-agent": f"slaprobe/{__version__}"},
+                max_redirects=MAX_REDIRECTS,
+                trust_env=False,  # probe the target itself, not via an env proxy
+            )
+        return client
+
+    async def aclose(self) -> None:
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.aclose()
+
+    async def check(self, probe: Probe) -> Outcome:
+        """One attempt, bounded by `probe.timeout`; never raises but cancellation."""
+        if not probe.url:
+            return failed("error", "no url configured")
+        client = self.client(probe.verify_tls)  # before the clock: the first builds an SSL context
+        progress = _Progress()
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(probe.timeout):
+                return await _attempt(client, probe, progress, started)
+        except Exception as exc:
+            kind, message = _classify(exc, progress, probe.timeout)
+            return failed(kind, message)
+
+
+async def _attempt(client: httpx.AsyncClient, probe: Probe, progress: _Progress,
+                   started: float) -> Outcome:
+    request = client.build_request(
+        probe.method, probe.url, headers=list(probe.headers),
+        timeout=probe.timeout, extensions={_PROGRESS: progress},
+    )
+    response = await client.send(request, stream=True, follow_redirects=probe.follow_redirects)
+    try:
+        progress.phase = "body"
+        cert_days = peer_cert_days(response)
+        return await _judge(probe, response, started, cert_days)
+    finally:
+        await response.aclose()
+
+
+async def _judge(probe: Probe, response: httpx.Response, started: float,
+                 cert_days: float | None) -> Outcome:
+    """Status, then body text, then latency: the first miss fails the check."""
+    def ms() -> float:
+        return (time.perf_counter() - started) * 1000
+
+    status = response.status_code
+    if not status_ok(status, probe.expect_status):
+        return failed("status", f"got {status}, expected {expected_text(probe.expect_status)}",
+                      ms(), cert_days)
+    if probe.body_contains is not None:
+        found, read = await body_contains(response, probe.body_contains.encode())
+        if not found:
+            limit = " (read limit)" if read >= BODY_CAP else ""
+            return failed("body", f"expected text not in the {read} bytes read{limit}",
+                          ms(), cert_days)
+    latency_ms = ms()
+    slow = too_slow(latency_ms / 1000, probe.max_latency)
+    if slow:
+        return failed("slow", slow, latency_ms, cert_days)
+    return Outcome(True, latency_ms, None, cert_days)
+
+
+def status_ok(status: int, expected: tuple[int, ...]) -> bool:
+    """Empty `expected` means any 2xx or 3xx (an unfollowed redirect is up)."""
+    return status in expected if expected else 200 <= status < 400
+
+
+def expected_text(expected: tuple[int, ...]) -> str:
+    return "/".join(map(str, expected)) if expected else "2xx/3xx"
+
+
+async def body_contains(response: httpx.Response, needle: bytes) -> tuple[bool, int]:
+    """Whether `needle` occurs in the (decoded) body, reading at most BODY_CAP bytes.
+
+    Returns (found, bytes read). A match across chunk borders is found by
+    keeping the last len(needle) - 1 bytes of the previous chunk.
+    """
+    read, tail = 0, b""
+    keep = len(needle) - 1
+    async with contextlib.aclosing(response.aiter_bytes()) as chunks:
+        async for chunk in chunks:
+            window = tail + chunk
+            if needle in window:
+                return True, read + len(chunk)
+            read += len(chunk)
+            if read >= BODY_CAP:
+                break
+            tail = window[-keep:] if keep else b""
+    return needle == b"", read
+
+
+def peer_cert_days(response: httpx.Response) -> float | None:
+    """Days until the peer certificate's notAfter (negative once expired), or None."""
+    stream = response.extensions.get("network_stream")
+    ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
+    if ssl_object is None:
+        return None
+    not_after = _not_after(ssl_object)
+    return None if not_after is None else (not_after - time.time()) / 86400
+
+
+def _not_after(ssl_object: ssl.SSLObject) -> float | None:
+    """notAfter as epoch seconds. Unverified peers give an empty dict, so parse the DER."""
+    cert = ssl_object.getpeercert()
+    if cert and "notAfter" in cert:
+        return float(ssl.cert_time_to_seconds(str(cert["notAfter"])))
+    der = ssl_object.getpeercert(binary_form=True)
+    if not der:
+        return None
+    try:
+        from cryptography import x509
+    except ImportError:  # optional: without it unverified peers have no expiry
+        return None
+    try:
+        return x509.load_der_x509_certificate(der).not_valid_after_utc.timestamp()
+    except ValueError:
+        return None
+
+
+def _classify(exc: BaseException, progress: _Progress, timeout: float) -> tuple[str, str]:
+    """Any exception from an attempt -> (kind, message). The one translation point."""
+    if isinstance(exc, (TimeoutError, httpx.TimeoutException, httpcore.TimeoutException)):
+        return "timeout", _TIMEOUT_MESSAGES[progress.phase].format(fmt_seconds(timeout))
+    if isinstance(exc, httpx.TooManyRedirects):
+        return "protocol", f"more than {MAX_REDIRECTS} redirects"
+    if isinstance(exc, (httpx.InvalidURL, httpx.UnsupportedProtocol, httpcore.UnsupportedProtocol)):
+        return "error", "invalid or unsupported URL"
+    known = os_error(exc)
+    if known is not None:
+        return known
+    for e in causes(exc):
+        if isinstance(e, (httpcore.RemoteProtocolError, httpx.RemoteProtocolError)):
+            if "without sending" in str(e) or "disconnected" in str(e):
+                return "protocol", "server closed the connection without a response"
+            return "protocol", "malformed HTTP response"
+        if isinstance(e, (httpcore.LocalProtocolError, httpx.LocalProtocolError)):
+            return "error", "invalid request (check method and headers)"
+        if isinstance(e, (httpcore.NetworkError, httpx.NetworkError, ConnectionError,
+                          asyncio.IncompleteReadError)):
+            return "reset", "connection closed unexpectedly"
+    return "error", type(exc).__name__
+
+
+def verified_ssl_context() -> ssl.SSLContext:
+    """The system trust store (with SSL_CERT_FILE/DIR), else certifi's bundle."""
+    context = ssl.create_default_context()
+    if not context.cert_store_stats().get("x509_ca"):
+        try:
+            import certifi
+        except ImportError:
+            return context
+        context.load_verify_locations(cafile=certifi.where())
+    return context
+
+
+def unverified_ssl_context() -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class _NoCookies(httpx.Cookies):
+    """Checks are independent: a cookie set by one target must not reach the next."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        pass
+
+    def set_cookie(self, cookie: Any) -> None:  # pragma: no cover - never called
+        pass
+
+
+class _Client(httpx.AsyncClient):
+    """An AsyncClient that keeps no cookies (and skips parsing them)."""
+
+    _no_cookies = _NoCookies()
+
+    @property  # type: ignore[override]
+    def cookies(self) -> httpx.Cookies:
+        return self._no_cookies
+
+    @cookies.setter
+    def cookies(self, cookies: Any) -> None:
+        pass
+
+
+class _OneShotTransport(httpx.AsyncBaseTransport):
+    """One new connection per request, closed when the response is closed."""
+
+    def __init__(self, ssl_context: ssl.SSLContext) -> None:
+        self._ssl_context = ssl_context
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        if url.raw_scheme not in _DEFAULT_PORTS:
+            raise httpx.UnsupportedProtocol(f"unsupported scheme {url.scheme!r}")
+        progress = request.extensions.get(_PROGRESS) or _Progress()
+        origin = httpcore.Origin(url.raw_scheme, url.raw_host,
+                                 url.port or _DEFAULT_PORTS[url.raw_scheme])
+        connection = httpcore.AsyncHTTPConnection(
+            origin, ssl_context=self._ssl_context, network_backend=_Backend(progress)
+        )
+        core_request = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port,
+                             target=url.raw_path),
+            headers=request.headers.raw,
+            content=request.stream,  # type: ignore[arg-type]
+            extensions={k: v for k, v in request.extensions.items() if k != _PROGRESS},
+        )
+        try:
+            response = await connection.handle_async_request(core_request)
+        except BaseException:
+            await connection.aclose()
+            raise
+        return httpx.Response(
+            response.status, headers=response.headers,
+            stream=_CappedBody(response, connection), extensions=response.extensions,
+        )
+
+
+class _CappedBody(httpx.AsyncByteStream):
+    """The response body, cut after BODY_CAP bytes; closing it closes the connection."""
+
+    def __init__(self, response: httpcore.Response, connection: httpcore.AsyncHTTPConnection):
+        self._response = response
+        self._connection = connection
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        left = BODY_CAP
+        stream: Any = self._response.stream
+        async with contextlib.aclosing(stream.__aiter__()) as chunks:
+            async for chunk in chunks:
+                if len(chunk) >= left:
+                    yield chunk[:left]
+                    return
+                left -= len(chunk)
+                yield chunk
+
+    async def aclose(self) -> None:
+        try:
+            await self._response.aclose()
+        finally:
+            await self._connection.aclose()
+
+
+class _Backend(httpcore.AsyncNetworkBackend):
+    """asyncio sockets for httpcore, recording each attempt's phase in `progress`."""
+
+    def __init__(self, progress: _Progress) -> None:
+        self._progress = progress
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                          local_address: str | None = None,
+                          socket_options: Any = None) -> httpcore.AsyncNetworkStream:
+        async with asyncio.timeout(timeout):
+            self._progress.phase = "resolve"
+            addresses = await resolve(host, port, socket.SOCK_STREAM)
+            self._progress.phase = "connect"
+            sock, _ = await connect(addresses)
+        self._progress.phase = "response"
+        try:
+            reader, writer = await asyncio.open_connection(sock=sock)
+        except BaseException:
+            sock.close()
+            raise
+        return _Stream(reader, writer, self._progress)
+
+    async def sleep(self, seconds: float) -> None:  # pragma: no cover - httpcore retries only
+        await asyncio.sleep(seconds)
+
+
+class _Stream(httpcore.AsyncNetworkStream):
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 progress: _Progress) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._progress = progress
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        async with asyncio.timeout(timeout):
+            return await self._reader.read(max_bytes)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        if buffer:
+            self._writer.write(buffer)
+            async with asyncio.timeout(timeout):
+                await self._writer.drain()
+
+    async def aclose(self) -> None:
+        # abort, not close: a TLS close waits up to 30 s for the peer's close_notify.
+        self._writer.transport.abort()
+
+    async def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                        timeout: float | None = None) -> httpcore.AsyncNetworkStream:
+        self._progress.phase = "tls"
+        try:
+            async with asyncio.timeout(timeout):
+                await self._writer.start_tls(ssl_context, server_hostname=server_hostname)
+        except BaseException:
+            self._writer.transport.abort()
+            raise
+        self._progress.phase = "response"
+        return self
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "ssl_object":
+            return self._writer.get_extra_info("ssl_object")
+        if info == "server_addr":
+            return self._writer.get_extra_info("peername")
+        if info == "client_addr":
+            return self._writer.get_extra_info("sockname")
+        if info == "socket":
+            return self._writer.get_extra_info("socket")
+        return None  # "is_readable" is only asked of pooled connections

@@ -1,0 +1,259 @@
+"""Reports, incident lists and check results as text: table, JSON, CSV, Markdown, HTML.
+
+Pure: plain dicts in (the report in the JSON shape of SPEC 6, as
+`report_to_dict` makes it), a string out; writing it is `atomic.write_atomic`'s
+job. JSON keeps the numbers unrounded; every other form rounds for people and
+floors availability, so 99.9996 never reads as 100.000 or as a met objective.
+Every string from the data passes `sanitize.inert` and then the target's own
+escaping (rich Text, Markdown escapes, `html.escape`, the CSV formula guard),
+so no name or error message can drive a terminal, a spreadsheet or a browser.
+
+    text = render_report(report_to_dict(report), "md")
+
+This module holds the entry points and the JSON, CSV and Markdown forms; the
+shared row model is `render_cells`, the terminal tables `render_table`, the
+HTML page `render_html`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from .durations import format_duration
+from .render_cells import (
+    CLIENT_COLUMNS,
+    INCIDENT_COLUMNS,
+    PROBE_COLUMNS,
+    Column,
+    client_name,
+    client_rows,
+    duration,
+    floor3,
+    fmt_latency,
+    fmt_number,
+    fmt_when,
+    incident_cells,
+    probe_rows,
+    report_header,
+    report_incidents,
+)
+from .render_html import render_html
+from .render_table import checks_table, incidents_table, report_table
+from .sanitize import BIDI_CONTROLS, inert
+
+__all__ = [
+    "REPORT_FORMATS",
+    "INCIDENT_FORMATS",
+    "render_report",
+    "render_incidents",
+    "render_check_results",
+    "floor3",
+    "fmt_latency",
+    "fmt_number",
+    "fmt_when",
+    "csv_cell",
+    "md_escape",
+]
+
+REPORT_FORMATS = ("table", "json", "csv", "md", "html")
+INCIDENT_FORMATS = ("table", "json", "csv", "md")
+
+# ---------------------------------------------------------------- JSON
+
+# json.dumps escapes C0 controls itself; with ensure_ascii=False it would pass
+# DEL, C1 controls, bidi controls, line separators and lone surrogates raw.
+_JSON_UNSAFE = re.compile(
+    "[\x7f-\x9f\u2028\u2029\ud800-\udfff" + "".join(sorted(BIDI_CONTROLS)) + "]"
+)
+
+
+def _json(data: Any) -> str:
+    """Exactly the data, UTF-8 readable; the characters above as \\u escapes (same value)."""
+    text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False)
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
+
+
+
+
+# ---------------------------------------------------------------- CSV
+
+CSV_COLUMNS = [
+    "type", "id", "name", "client", "sla", "objective", "availability", "coverage", "met",
+    "up_seconds", "down_seconds", "unknown_seconds", "maintenance_seconds",
+    "outside_hours_seconds", "downtime", "error_budget_seconds", "budget_left_seconds",
+    "credit_percent", "incidents", "p50_ms", "p95_ms", "p99_ms", "period_start", "period_end",
+]
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> str:
+    """One CSV cell: numbers as numbers, text made inert and kept from running as a formula.
+
+    OWASP's rule: a text cell starting with = + - @ (or tab, CR) gets a leading
+    apostrophe. Checked after stripping leading spaces too, since some
+    spreadsheets trim them on import.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return ""
+        text = f"{value:.3f}".rstrip("0").rstrip(".")
+        return "0" if text == "-0" else text
+    raw = str(value)
+    text = inert(raw)
+    if raw.startswith(_FORMULA_START) or text.lstrip().startswith(_FORMULA_START):
+        text = "'" + text
+    return text
+
+
+def _csv(rows: Iterable[Sequence[Any]]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    for row in rows:
+        writer.writerow([csv_cell(v) for v in row])
+    return buf.getvalue()
+
+
+def _csv_entry(kind: str, e: dict[str, Any], client: str | None,
+               period: dict[str, Any]) -> list[Any]:
+    latency = e.get("latency_ms") or {}
+    availability = e.get("availability")
+    return [
+        kind, e.get("id"), e.get("name") or e.get("id"), client, e.get("sla"),
+        e.get("objective"), None if availability is None else floor3(availability),
+        e.get("coverage"), e.get("met"), e.get("up_seconds"), e.get("down_seconds"),
+        e.get("unknown_seconds"), e.get("maintenance_seconds"), e.get("outside_hours_seconds"),
+        None if e.get("down_seconds") is None else format_duration(e["down_seconds"]),
+        e.get("error_budget_seconds"), e.get("budget_left_seconds"), e.get("credit_percent"),
+        len(e.get("incidents") or []), latency.get("p50"), latency.get("p95"),
+        latency.get("p99"), period.get("start"), period.get("end"),
+    ]
+
+
+def _report_csv(report: dict[str, Any]) -> str:
+    period = report.get("period") or {}
+    rows: list[Sequence[Any]] = [CSV_COLUMNS]
+    for c in report.get("clients") or []:
+        rows.append(_csv_entry("client", c, c.get("name") or c.get("id"), period))
+    for p in report.get("probes") or []:
+        rows.append(_csv_entry("probe", p, client_name(p), period))
+    return _csv(rows)
+
+
+INCIDENT_CSV_COLUMNS = ["probe", "client", "start", "end", "seconds",
+                        "maintenance_seconds", "duration", "error_kinds"]
+
+
+def _incidents_csv(rows: list[dict[str, Any]]) -> str:
+    out: list[Sequence[Any]] = [INCIDENT_CSV_COLUMNS]
+    for r in rows:
+        out.append([r.get("probe"), client_name(r), r.get("start"),
+                    "ongoing" if r.get("end") is None else r.get("end"), r.get("seconds"),
+                    r.get("maintenance_seconds"), duration(r.get("seconds")),
+                    " ".join(str(k) for k in r.get("error_kinds") or [])])
+    return _csv(out)
+
+
+# ---------------------------------------------------------------- Markdown
+
+_MD_ACTIVE = re.compile(r"([\\`*_\[\]|~!$@])")
+
+
+def md_escape(text: str) -> str:
+    """Text for a Markdown table cell: no raw HTML, no emphasis, links, pipes or mentions."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_ACTIVE.sub(r"\\\1", text)
+
+
+def _md_table(columns: Sequence[Column], rows: Iterable[dict[str, str]]) -> str:
+    lines = [
+        "| " + " | ".join(header for _, header, _ in columns) + " |",
+        "| " + " | ".join("---:" if right else "---" for _, _, right in columns) + " |",
+    ]
+    for row in rows:
+        lines.append("| " + " | ".join(md_escape(row[key]) or " " for key, _, _ in columns)
+                     + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _md_incidents(rows: list[dict[str, Any]], zone: str | None) -> str:
+    if not rows:
+        return "No incidents.\n"
+    return _md_table(INCIDENT_COLUMNS, (incident_cells(r, zone) for r in rows))
+
+
+def _report_md(report: dict[str, Any]) -> str:
+    zone = (report.get("period") or {}).get("timezone")
+    parts = [f"# {md_escape(report_header(report))}\n"]
+    if report.get("generated_at"):
+        parts.append(f"Generated {md_escape(fmt_when(report['generated_at'], zone))}.\n")
+    parts.append("## Clients\n")
+    parts.append(_md_table(CLIENT_COLUMNS, client_rows(report)))
+    parts.append("## Probes\n")
+    parts.append(_md_table(PROBE_COLUMNS, probe_rows(report)))
+    parts.append("## Incidents\n")
+    parts.append(_md_incidents(report_incidents(report), zone))
+    return "\n".join(parts)
+
+
+# ---------------------------------------------------------------- entry points
+
+
+def render_report(report: dict[str, Any], fmt: str, *, width: int = 100,
+                  color: bool = False) -> str:
+    """The SLA report (SPEC 5, 6) as `fmt` text: table, json, csv, md or html.
+
+    `width` and `color` only shape the terminal table.
+
+        print(render_report(report_to_dict(report), "table", width=80), end="")
+    """
+    if fmt == "json":
+        return _json(report)
+    if fmt == "table":
+        return report_table(report, width, color)
+    if fmt == "csv":
+        return _report_csv(report)
+    if fmt == "md":
+        return _report_md(report)
+    if fmt == "html":
+        return render_html(report)
+    raise ValueError(f"unknown report format {fmt!r}; use one of {', '.join(REPORT_FORMATS)}")
+
+
+def render_incidents(rows: list[dict[str, Any]], fmt: str, *, width: int = 100,
+                     timezone: str | None = None) -> str:
+    """Down stretches for `slaprobe incidents` as table, json, csv or md.
+
+    Rows: probe, client, client_name, start, end (None while ongoing), seconds,
+    maintenance_seconds, error_kinds. Times are shown in `timezone` when given
+    (the report's `period.timezone`), else with their own offsets.
+    """
+    if fmt == "json":
+        return _json(rows)
+    if fmt == "table":
+        return incidents_table(rows, width, timezone)
+    if fmt == "csv":
+        return _incidents_csv(rows)
+    if fmt == "md":
+        return _md_incidents(rows, timezone)
+    raise ValueError(f"unknown incidents format {fmt!r}; use one of {', '.join(INCIDENT_FORMATS)}")
+
+
+def render_check_results(rows: list[dict[str, Any]], *, width: int = 100,
+                         color: bool = False) -> str:
+    """The results of `slaprobe run --once`: one line per probe, UP or DOWN, and why.
+
+    Rows: probe, client_name, kind, ok, latency_ms, error.
+    """
+    return checks_table(rows, width, color)
