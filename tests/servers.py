@@ -20,11 +20,14 @@ What is here:
       /loop            302 to itself, for ever
       /flaky/<n>       503 for the first <n> requests to this exact path, then 200
       /endless         200, then "x" bytes until the client goes away
+      /trickle/<ms>    200, then one "x" every <ms> milliseconds (slowloris)
       /big/<bytes>     200 with a body of that many bytes
-  `.requests` counts the requests served. `tls=` a `TlsCert` makes it HTTPS.
+  `.requests` counts the requests served and `.seen` lists them as
+  `Seen(method, path, headers)`. `tls=` a `TlsCert` makes it HTTPS.
 - `TlsHttpServer`: an `HttpServer` over TLS with a self-signed certificate.
 - `EndlessBodyServer`: an `HttpServer` whose `.url` is the endless body.
 - `HangServer`: accepts TCP connections and never sends a byte.
+- `RawServer`: answers every connection with fixed bytes (or a reset), then closes.
 - `closed_port()`: a loopback port with nothing listening (connect is refused).
 - `make_cert()`: a self-signed certificate (cryptography), cached per arguments.
 """
@@ -39,6 +42,7 @@ import shutil
 import socket
 import socketserver
 import ssl
+import struct
 import tempfile
 import threading
 import urllib.parse
@@ -49,8 +53,8 @@ from types import TracebackType
 from typing import Any
 
 __all__ = [
-    "EndlessBodyServer", "HangServer", "HttpServer", "TlsCert", "TlsHttpServer",
-    "closed_port", "make_cert",
+    "EndlessBodyServer", "HangServer", "HttpServer", "RawServer", "Seen", "TlsCert",
+    "TlsHttpServer", "closed_port", "make_cert",
 ]
 
 HOST = "127.0.0.1"
@@ -92,6 +96,15 @@ class _Server:
 # --- HTTP ------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Seen:
+    """One request as the server saw it (header names lower-cased)."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+
+
 class HttpServer(_Server):
     """HTTP/1.1 on 127.0.0.1 with the routes in the module docstring."""
 
@@ -99,6 +112,7 @@ class HttpServer(_Server):
         self.scheme = "https" if tls else "http"
         self.cert = tls
         self.requests = 0
+        self.seen: list[Seen] = []
         self._flaky: dict[str, int] = {}
         self._lock = threading.Lock()
         self._server = _ThreadingServer(self, tls.server_context() if tls else None)
@@ -118,9 +132,11 @@ class HttpServer(_Server):
         self._server.drop_connections()
         self._thread.join()
 
-    def _count(self, path: str) -> int:
-        """Requests to `path` so far, this one included."""
+    def _record(self, seen: Seen) -> int:
+        """Note a request; returns how many went to its path, this one included."""
+        path = seen.path
         with self._lock:
+            self.seen.append(seen)
             self.requests += 1
             self._flaky[path] = self._flaky.get(path, 0) + 1
             return self._flaky[path]
@@ -202,7 +218,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._drain_request_body()
         path = urllib.parse.urlsplit(self.path).path
-        seen = self.server.owner._count(path)
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        seen = self.server.owner._record(Seen(self.command, path, headers))
         head, _, arg = path.strip("/").partition("/")
         try:
             route = _ROUTES[head]
@@ -231,8 +248,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def _stream(self, total: int | None) -> None:
-        """200 with `total` bytes of "x" (None: until the client leaves)."""
+    def _stream(self, total: int | None, pause: float = 0.0) -> None:
+        """200 with `total` bytes of "x" (None: until the client leaves),
+        in 64 KiB pieces, or in single bytes `pause` seconds apart."""
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
         if total is None:
@@ -243,11 +261,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command == "HEAD":
             return
-        chunk = b"x" * 65536
+        chunk = b"x" if pause else b"x" * 65536
         left = total
         while not self.server.closing.is_set() and (left is None or left > 0):
             piece = chunk if left is None else chunk[:left]
             self.wfile.write(piece)
+            if pause:
+                self.server.closing.wait(pause)
             if left is not None:
                 left -= len(piece)
 
@@ -292,13 +312,18 @@ def _endless(h: _Handler, arg: str, seen: int) -> None:
     h._stream(None)
 
 
+def _trickle(h: _Handler, arg: str, seen: int) -> None:
+    h._stream(None, int(arg) / 1000)
+
+
 def _big(h: _Handler, arg: str, seen: int) -> None:
     h._stream(int(arg))
 
 
 _ROUTES = {
     "": _root, "status": _status, "text": _text, "sleep": _sleep, "redirect": _redirect,
-    "loop": _loop, "flaky": _flaky, "endless": _endless, "big": _big,
+    "loop": _loop, "flaky": _flaky, "endless": _endless, "trickle": _trickle,
+    "big": _big,
 }
 
 
@@ -343,6 +368,56 @@ class HangServer(_Server):
             conn.close()
 
 
+class RawServer(_Server):
+    """Answers each connection with `reply` (after reading the request head)
+    and closes it; with `reset=True` it closes with a TCP reset instead."""
+
+    def __init__(self, reply: bytes = b"", *, reset: bool = False) -> None:
+        self.reply = reply
+        self.reset = reset
+        self._stop = threading.Event()
+        self._listener = socket.create_server((HOST, 0), backlog=128)
+        self._listener.settimeout(0.02)
+        self.port = int(self._listener.getsockname()[1])
+        self._thread = threading.Thread(target=self._serve, name=f"RawServer:{self.port}",
+                                        daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with conn:
+                self._answer(conn)
+
+    def _answer(self, conn: socket.socket) -> None:
+        conn.settimeout(2)
+        try:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                data += chunk
+            if self.reset:
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                return
+            conn.sendall(self.reply)
+        except OSError:
+            return
+
+    def close(self) -> None:
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        self._thread.join()
+        self._listener.close()
+
+
 # --- certificates -----------------------------------------------------------
 
 
@@ -358,7 +433,7 @@ class TlsCert:
 
     @property
     def days_left(self) -> float:
-        return (self.not_after - dt.datetime.now(dt.timezone.utc)).total_seconds() / 86400
+        return (self.not_after - dt.datetime.now(dt.UTC)).total_seconds() / 86400
 
     def server_context(self) -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -377,7 +452,7 @@ def _cert_dir() -> Path:
     return _CERT_DIR
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def make_cert(days: float = 30, hostname: str = "localhost") -> TlsCert:
     """A self-signed certificate for `hostname`, 127.0.0.1 and ::1, valid `days` from now.
 
@@ -391,7 +466,7 @@ def make_cert(days: float = 30, hostname: str = "localhost") -> TlsCert:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     not_after = now + dt.timedelta(days=days)
     cert = (
         x509.CertificateBuilder()
@@ -399,7 +474,7 @@ def make_cert(days: float = 30, hostname: str = "localhost") -> TlsCert:
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_before(min(now, not_after) - dt.timedelta(hours=1))
         .not_valid_after(not_after)
         .add_extension(x509.SubjectAlternativeName([
             x509.DNSName(hostname),

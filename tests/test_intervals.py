@@ -5,7 +5,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from slaprobe.intervals import (
-    clip, complement, from_sorted, intersect, intersection_all, normalize, subtract, total, union,
+    clip,
+    complement,
+    from_sorted,
+    intersect,
+    intersection_all,
+    normalize,
+    subtract,
+    total,
+    union,
 )
 
 
@@ -95,3 +103,9 @@ def test_algebra_matches_point_sets(pa, pb):
     assert total(union(a, b)) == total(a) + total(b) - total(intersect(a, b))
     for out in (union(a, b), intersect(a, b), subtract(a, b)):
         assert out == normalize(out)  # always in normal form
+
+
+@given(_pairs, st.integers(-60, 60), st.integers(1, 60))
+def test_clip_matches_intersect(pa, lo, length):
+    a = normalize(pa)
+    assert clip(a, float(lo), float(lo + length)) == intersect(a, ((lo, lo + length),))

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -12,14 +12,13 @@ H = 3600.0
 DAY = 86400.0
 
 
-def utc(*args: int) -> float:
-    return datetime(*args, tzinfo=timezone.utc).timestamp()
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> float:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC).timestamp()
 
 
 def weekly(rule: str = "FREQ=WEEKLY;BYDAY=SU;BYHOUR=4;BYMINUTE=0", **kw) -> Maintenance:
-    base = dict(id="patch", rrule=rule, duration=2 * H, timezone="Europe/Berlin")
-    base.update(kw)
-    return Maintenance(**base)
+    base: dict = {"id": "patch", "rrule": rule, "duration": 2 * H, "timezone": "Europe/Berlin"}
+    return Maintenance(**(base | kw))
 
 
 WEB = Probe("acme-web", "http", client="acme")
@@ -132,14 +131,14 @@ def test_window_scope(window, probe, expected):
 
 
 def test_overlapping_windows_are_counted_once():
-    one = Maintenance("one", start=datetime(2026, 11, 3, 10, tzinfo=timezone.utc),
-                      end=datetime(2026, 11, 3, 11, tzinfo=timezone.utc))
+    one = Maintenance("one", start=datetime(2026, 11, 3, 10, tzinfo=UTC),
+                      end=datetime(2026, 11, 3, 11, tzinfo=UTC))
     two = Maintenance("two", probes=("acme-web",),
-                      start=datetime(2026, 11, 3, 10, 30, tzinfo=timezone.utc),
-                      end=datetime(2026, 11, 3, 12, tzinfo=timezone.utc))
+                      start=datetime(2026, 11, 3, 10, 30, tzinfo=UTC),
+                      end=datetime(2026, 11, 3, 12, tzinfo=UTC))
     other = Maintenance("three", probes=("other",),
-                        start=datetime(2026, 11, 3, 13, tzinfo=timezone.utc),
-                        end=datetime(2026, 11, 3, 14, tzinfo=timezone.utc))
+                        start=datetime(2026, 11, 3, 13, tzinfo=UTC),
+                        end=datetime(2026, 11, 3, 14, tzinfo=UTC))
     got = maintenance_intervals([one, two, other], WEB, utc(2026, 11, 3), utc(2026, 11, 4))
     assert got == ((utc(2026, 11, 3, 10), utc(2026, 11, 3, 12)),)
     assert total(got) == 2 * H

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -10,8 +10,8 @@ from slaprobe.periods import month_period, parse_instant, resolve_period
 H = 3600.0
 
 
-def utc(*args: int) -> float:
-    return datetime(*args, tzinfo=timezone.utc).timestamp()
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> float:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC).timestamp()
 
 
 @pytest.mark.parametrize("month, tz, start, hours", [
@@ -28,7 +28,9 @@ def test_month_period_in_zone(month, tz, start, hours):
 
 
 def test_consecutive_months_meet():
-    assert month_period("2026-10", "Europe/Berlin")[1] == month_period("2026-11", "Europe/Berlin")[0]
+    berlin = "Europe/Berlin"
+    october, november = month_period("2026-10", berlin), month_period("2026-11", berlin)
+    assert october[1] == november[0]
 
 
 @pytest.mark.parametrize("bad", ["2026-13", "2026-1", "26-11", "november", "2026-00", ""])
@@ -62,15 +64,18 @@ NOW = utc(2026, 11, 15, 12)
 
 
 def test_no_flags_is_this_month_so_far():
-    assert resolve_period(None, None, None, "Europe/Berlin", NOW) == (utc(2026, 10, 31, 23), NOW, True)
+    got = resolve_period(None, None, None, "Europe/Berlin", NOW)
+    assert got == (utc(2026, 10, 31, 23), NOW, True)
 
 
 def test_past_month_is_complete():
-    assert resolve_period("2026-10", None, None, "UTC", NOW) == (utc(2026, 10, 1), utc(2026, 11, 1), False)
+    got = resolve_period("2026-10", None, None, "UTC", NOW)
+    assert got == (utc(2026, 10, 1), utc(2026, 11, 1), False)
 
 
 def test_current_month_keeps_its_end_and_is_partial():
-    assert resolve_period("2026-11", None, None, "UTC", NOW) == (utc(2026, 11, 1), utc(2026, 12, 1), True)
+    got = resolve_period("2026-11", None, None, "UTC", NOW)
+    assert got == (utc(2026, 11, 1), utc(2026, 12, 1), True)
 
 
 def test_from_to_is_exclusive_range():
@@ -79,7 +84,8 @@ def test_from_to_is_exclusive_range():
 
 
 def test_from_without_to_runs_until_now():
-    assert resolve_period(None, "2026-11-10T00:00:00Z", None, "UTC", NOW) == (utc(2026, 11, 10), NOW, True)
+    got = resolve_period(None, "2026-11-10T00:00:00Z", None, "UTC", NOW)
+    assert got == (utc(2026, 11, 10), NOW, True)
 
 
 @pytest.mark.parametrize("period, from_, to, match", [

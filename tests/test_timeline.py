@@ -4,7 +4,11 @@ import pytest
 
 from slaprobe.spans import Span
 from slaprobe.timeline import (
-    Timeline, agent_timeline, apply_min_downtime, combine, probe_timeline,
+    Timeline,
+    agent_timeline,
+    apply_min_downtime,
+    combine,
+    probe_timeline,
 )
 
 NOW = 10_000.0

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from .checks import Check
 from .config import Config, Probe, load_config
+from .durations import format_duration
 from .errors import ConfigError
 from .probes import Outcome, ProbeContext, run_check
 from .schedule import first_due, next_due
@@ -264,6 +265,25 @@ class Daemon:
             report = build_report(self.config, store, start, end, now)
         return {f.id: (f.availability, f.budget_left_seconds) for f in report.probes}
 
+    async def _retention_loop(self, every: float = 3600.0) -> None:
+        """Prune raw checks older than [agent] keep_raw, in a thread, hourly."""
+        await asyncio.sleep(min(60.0, every))
+        while True:
+            try:
+                deleted = await asyncio.to_thread(self._prune)
+                if deleted:
+                    log.info("retention: pruned %d raw checks older than %s", deleted,
+                             format_duration(self.config.agent.keep_raw))
+            except Exception as e:  # noqa: BLE001 - retention must not stop probing
+                log.error("retention: pruning failed: %s", e)
+            await asyncio.sleep(every)
+
+    def _prune(self) -> int:
+        from .store import Store
+
+        with Store(self.db_path) as store:
+            return store.prune(time.time() - self.config.agent.keep_raw)
+
     async def _stop_metrics(self) -> None:
         if self._metrics is not None:
             await self._metrics.close()
@@ -289,6 +309,7 @@ class Daemon:
                            asyncio.create_task(self._notify_loop())]
                 if self._metrics is not None:
                     helpers.append(asyncio.create_task(self._figures_loop()))
+                helpers.append(asyncio.create_task(self._retention_loop()))
                 gc.collect()
                 gc.freeze()  # start-up objects leave the collector's walks (PERFORMANCE.md)
                 log.info("slaprobe agent %s running %d probes, writing %s", self.agent_name,

@@ -16,8 +16,9 @@ Choices where RFC 5545 and the configuration leave room:
   leaves out come from a fixed anchor, Monday 2001-01-01 00:00:00 local
   time: minutes and seconds are 0 (``BYHOUR=4`` is 04:00), ``FREQ=WEEKLY``
   without BYDAY is Mondays, MONTHLY without a day is the 1st, and INTERVAL>1
-  counts from that anchor. A fixed anchor (rather than one near the queried
-  range) keeps every report of the same month identical, whenever it is run.
+  counts from that anchor (so would COUNT: give a dtstart with COUNT). A
+  fixed anchor (rather than one near the queried range) keeps every report
+  of the same month identical, whenever it is run.
 - dateutil does not make `dtstart` itself an occurrence unless it matches the
   rule, unlike RFC 5545; a start of the rule that is not an occurrence adds
   no window.
@@ -30,7 +31,7 @@ Usage: ``maintenance_intervals(config.maintenance, probe, start, end)``
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrulestr
@@ -49,7 +50,9 @@ def covers(window: Maintenance, probe: Probe) -> bool:
     """Whether the window applies to the probe: named, its client named, or nothing named."""
     if not window.probes and not window.clients:
         return True
-    return probe.id in window.probes or (probe.client is not None and probe.client in window.clients)
+    if probe.id in window.probes:
+        return True
+    return probe.client is not None and probe.client in window.clients
 
 
 def window_intervals(window: Maintenance, start: float, end: float) -> Intervals:
@@ -66,7 +69,7 @@ def window_intervals(window: Maintenance, start: float, end: float) -> Intervals
         return ()
     if window.rrule is None:
         if window.start is None or window.end is None:
-            raise ValueError(f"maintenance {window.id!r}: needs start and end, or rrule and duration")
+            raise ValueError(f"maintenance {window.id!r}: needs start and end, or rrule + duration")
         return clip(((window.start.timestamp(), window.end.timestamp()),), start, end)
     if window.duration is None:
         raise ValueError(f"maintenance {window.id!r}: a recurring window needs a duration")
@@ -123,7 +126,7 @@ def _prepare(text: str, zone: ZoneInfo) -> tuple[str, dict[str, str] | None]:
     until = parts.get("UNTIL", "")
     if until.upper().endswith("Z"):
         fmt = "%Y%m%dT%H%M%S" if "T" in until.upper() else "%Y%m%d"
-        utc = datetime.strptime(until[:-1].upper(), fmt).replace(tzinfo=dt_timezone.utc)
+        utc = datetime.strptime(until[:-1].upper(), fmt).replace(tzinfo=UTC)
         parts["UNTIL"] = utc.astimezone(zone).strftime("%Y%m%dT%H%M%S")
     return ";".join(f"{k}={v}" for k, v in parts.items()), parts
 

@@ -23,6 +23,7 @@ thread: sqlite-utils connections are not shared across threads.
 
 from __future__ import annotations
 
+import math
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -95,6 +96,31 @@ def m002_segments(db: Database) -> None:
         ) WITHOUT ROWID"""
     )
     db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+
+
+@migrations()
+def m003_latency_histograms(db: Database) -> None:
+    db.execute(
+        """CREATE TABLE latency_hist (
+            probe_id INTEGER NOT NULL,
+            hour_ms INTEGER NOT NULL,
+            bucket INTEGER NOT NULL,
+            count INTEGER NOT NULL,
+            PRIMARY KEY (probe_id, hour_ms, bucket)
+        ) WITHOUT ROWID"""
+    )
+
+
+LATENCY_STEP = math.log(1.005)  # histogram buckets 0.5 % wide: percentiles within 0.25 %
+
+
+def latency_bucket(latency_ms: float) -> int:
+    return math.floor(math.log(max(latency_ms, 1e-3)) / LATENCY_STEP)
+
+
+def bucket_value(bucket: int) -> float:
+    """The middle of a latency bucket (geometric), in milliseconds."""
+    return math.exp((bucket + 0.5) * LATENCY_STEP)
 
 
 def _continues(seg: tuple[int, int, int, int, int], ts_ms: int, ok: int) -> bool:
@@ -259,9 +285,13 @@ class Store:
             "SELECT first_ms, last_ms, ok, n, interval_ms FROM segments WHERE probe_id = ?"
             " AND agent_id = ? AND first_ms < ? ORDER BY first_ms DESC LIMIT 1",
             (pid, aid, start)).fetchone()
+        if prev is not None and prev[1] >= start:
+            # Only after pruning: the segment straddles the horizon and its raw checks are
+            # gone, so it stays as it is and late checks inside it change raw rows only.
+            start = prev[1] + 1
         self.conn.execute("DELETE FROM segments WHERE probe_id = ? AND agent_id = ?"
                           " AND first_ms >= ?", (pid, aid, start))
-        seg = list(prev) if prev is not None and prev[1] < start else None
+        seg = list(prev) if prev is not None else None
         for ts_ms, ok, interval_ms in self.conn.execute(
             "SELECT ts_ms, ok, interval_ms FROM checks WHERE probe_id = ? AND agent_id = ?"
             " AND ts_ms >= ? ORDER BY ts_ms", (pid, aid, start)):
@@ -398,6 +428,61 @@ class Store:
             " AND ok = 1 AND latency_ms IS NOT NULL", (pid, int(round(start * 1000)),
                                                        int(round(end * 1000)))).fetchall()
         return [(r[0] / 1000, r[1]) for r in rows]
+
+    def latency_histogram(self, probe: str, start: float, end: float) -> list[tuple[float, int, int]]:
+        """(hour start, bucket, count) of pruned successful checks in hours within [start, end)."""
+        pid = self.probe_id(probe)
+        if pid is None:
+            return []
+        rows = self.conn.execute(
+            "SELECT hour_ms, bucket, count FROM latency_hist WHERE probe_id = ? AND hour_ms >= ?"
+            " AND hour_ms < ?", (pid, int(start * 1000) - 3_599_999, int(end * 1000))).fetchall()
+        return [(r[0] / 1000, r[1], r[2]) for r in rows]
+
+    def prune(self, before: float, *, batch: int = 50_000) -> int:
+        """Delete successful raw checks older than `before`, keeping what reports need.
+
+        1. Segments (runs of equal checks) already hold the timeline: nothing to do.
+        2. Failed checks stay: they carry the error kinds of incidents and are few.
+        3. Successful checks' latencies are folded into hourly histograms first,
+           so latency percentiles of pruned months stay (within 0.25 %).
+        Works in batches, each its own short transaction, so the writer is never
+        blocked for long. Returns the number of checks deleted.
+        """
+        before_ms = int(before * 1000)
+        deleted = 0
+        try:
+            while True:
+                with self.conn:
+                    rows = self.conn.execute(
+                        "SELECT probe_id, ts_ms, agent_id, latency_ms FROM checks"
+                        " WHERE ok = 1 AND ts_ms < ? LIMIT ?", (before_ms, batch)).fetchall()
+                    if not rows:
+                        break
+                    hist: dict[tuple[int, int, int], int] = {}
+                    for pid, ts_ms, _aid, lat in rows:
+                        if lat is None:
+                            continue
+                        key = (pid, ts_ms - ts_ms % 3_600_000, latency_bucket(lat))
+                        hist[key] = hist.get(key, 0) + 1
+                    self.conn.executemany(
+                        "INSERT INTO latency_hist (probe_id, hour_ms, bucket, count)"
+                        " VALUES (?,?,?,?) ON CONFLICT (probe_id, hour_ms, bucket)"
+                        " DO UPDATE SET count = count + excluded.count",
+                        [(*k, v) for k, v in hist.items()])
+                    self.conn.executemany(
+                        "DELETE FROM checks WHERE probe_id = ? AND ts_ms = ? AND agent_id = ?",
+                        [(r[0], r[1], r[2]) for r in rows])
+                    deleted += len(rows)
+            with self.conn:
+                old = self.pruned_before_ms()
+                if old is None or before_ms > old:
+                    self.conn.execute(
+                        "INSERT OR REPLACE INTO meta (key, value) VALUES ('pruned_before_ms', ?)",
+                        (str(before_ms),))
+        except sqlite3.Error as e:
+            raise StoreError(f"{self.path}: pruning failed: {e}") from e
+        return deleted
 
     def states(self) -> dict[str, ProbeState]:
         rows = self.conn.execute(

@@ -92,17 +92,17 @@ def combine(timelines: Sequence[Timeline], quorum: int | None = None) -> Timelin
        down; the probe is down when ``d >= min(quorum, k)`` (quorum None: the
        majority ``k // 2 + 1``), else up when ``k > 0``, else unknown.
     """
-    live = [t for t in timelines if t.up or t.down]
+    live = [tl for tl in timelines if tl.up or tl.down]
     if not live:
         return Timeline()
     if len(live) == 1:
         return live[0]
     events: dict[float, list[int]] = defaultdict(lambda: [0, 0])
-    for t in live:
-        for s, e in t.up:
+    for tl in live:
+        for s, e in tl.up:
             events[s][0] += 1
             events[e][0] -= 1
-        for s, e in t.down:
+        for s, e in tl.down:
             events[s][1] += 1
             events[e][1] -= 1
     up: list[Interval] = []

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from types import TracebackType
+from typing import Self
 
 from slaprobe.config import Probe
 
@@ -44,7 +45,7 @@ class ProbeContext:
             "http": self.http.check, "tcp": check_tcp, "icmp": self.icmp.check,
         }
 
-    async def __aenter__(self) -> ProbeContext:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
@@ -70,7 +71,7 @@ async def run_check(probe: Probe, ctx: ProbeContext) -> Outcome:
     for _ in range(1 + max(0, probe.retries)):
         try:
             outcome = await attempt(probe)
-        except Exception as exc:  # a bug of ours; the target must not pay for it twice
+        except Exception as exc:  # a bug of ours must not stop the agent
             log.exception("probe %s: unexpected error", probe.id)
             outcome = Outcome(False, None, f"error: internal error ({type(exc).__name__})")
         if outcome.ok or (outcome.error or "").startswith("permission:"):

@@ -14,8 +14,9 @@ import socket
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
-Address = tuple[int, tuple]  # (family, sockaddr) as getaddrinfo gives them
+Address = tuple[int, tuple[Any, ...]]  # (family, sockaddr) as getaddrinfo gives them
 
 
 @dataclass(frozen=True, slots=True)

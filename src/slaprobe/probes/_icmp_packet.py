@@ -36,7 +36,7 @@ def checksum(data: bytes) -> int:
     """RFC 1071 Internet checksum of `data` (odd lengths padded with a zero byte)."""
     if len(data) % 2:
         data += b"\x00"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     return ~total & 0xFFFF

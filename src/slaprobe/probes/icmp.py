@@ -28,6 +28,7 @@ import socket
 import struct
 import sys
 import time
+from typing import Any
 
 from slaprobe.config import Probe
 
@@ -88,7 +89,7 @@ class IcmpEngine:
                 family, sockaddr = (await resolve(probe.host, 0, socket.SOCK_DGRAM))[0]
         except TimeoutError:
             return failed("timeout", f"name not resolved within {fmt_seconds(probe.timeout)}")
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an Outcome
             kind, message = os_error(exc) or ("error", type(exc).__name__)
             return failed(kind, message)
         try:
@@ -133,13 +134,9 @@ def _open(family: int, mode: str) -> EchoSocket:
             return EchoSocket(family, one)
         except OSError as exc:  # refused, or no ping socket support
             errors.append(exc)
-    for exc in errors:
-        if exc.errno == errno.EAFNOSUPPORT:
-            raise exc
-    for exc in errors:
-        if isinstance(exc, PermissionError):
-            raise exc
-    raise errors[-1]
+    unsupported = [e for e in errors if e.errno == errno.EAFNOSUPPORT]
+    refused = [e for e in errors if isinstance(e, PermissionError)]
+    raise (unsupported or refused or errors)[-1]
 
 
 class _Busy(Exception):
@@ -149,7 +146,7 @@ class _Busy(Exception):
 class _Batch:
     """The replies one check waits for; `done` resolves when all are in."""
 
-    __slots__ = ("rtts", "left", "done")
+    __slots__ = ("done", "left", "rtts")
 
     def __init__(self, count: int, done: asyncio.Future[None]) -> None:
         self.rtts: list[float] = []
@@ -192,6 +189,11 @@ class EchoSocket:
         # sequence -> (batch, counter, sent monotonic, sent wall clock)
         self._pending: dict[int, tuple[_Batch, int, float, float]] = {}
 
+    @property
+    def in_flight(self) -> int:
+        """Echo requests still waiting for a reply."""
+        return len(self._pending)
+
     def close(self) -> None:
         if self._sock.fileno() >= 0:
             self._loop.remove_reader(self._sock.fileno())
@@ -200,7 +202,7 @@ class EchoSocket:
             batch.finish()
         self._pending.clear()
 
-    async def ping(self, sockaddr: tuple, count: int, deadline: float) -> list[float]:
+    async def ping(self, sockaddr: tuple[Any, ...], count: int, deadline: float) -> list[float]:
         """Send `count` echo requests SPACING apart; the RTTs of replies by `deadline`."""
         loop = self._loop
         batch = _Batch(count, loop.create_future())
@@ -225,7 +227,7 @@ class EchoSocket:
                     del self._pending[seq]
         return batch.rtts
 
-    async def _send(self, batch: _Batch, sockaddr: tuple) -> int:
+    async def _send(self, batch: _Batch, sockaddr: tuple[Any, ...]) -> int:
         seq = self._next_seq()
         counter = self._counter
         packet = build_echo_request(self._ident, seq, self._token + _COUNTER.pack(counter),
@@ -260,7 +262,7 @@ class EchoSocket:
                 continue
             self._match(data, ancdata, time.monotonic())
 
-    def _match(self, data: bytes, ancdata: list, now: float) -> None:
+    def _match(self, data: bytes, ancdata: list[tuple[int, int, bytes]], now: float) -> None:
         reply = parse_echo_reply(data, v6=self._v6)
         if reply is None or reply.payload[:_TOKEN_SIZE] != self._token:
             return
@@ -305,10 +307,10 @@ def _tune(sock: socket.socket, v6: bool, raw: bool) -> bool:
     return True
 
 
-def _kernel_time(ancdata: list) -> float | None:
+def _kernel_time(ancdata: list[tuple[int, int, bytes]]) -> float | None:
     """The SCM_TIMESTAMPNS receive time (wall clock seconds) in `ancdata`, if any."""
     for level, kind, data in ancdata:
         if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(data) == _TIMESPEC.size:
             seconds, nanoseconds = _TIMESPEC.unpack(data)
-            return seconds + nanoseconds / 1e9
+            return float(seconds + nanoseconds / 1e9)
     return None

@@ -28,7 +28,7 @@ async def check_tcp(probe: Probe) -> Outcome:
     except TimeoutError:
         what = "name not resolved" if phase == "resolve" else "no TCP connection"
         return failed("timeout", f"{what} within {fmt_seconds(probe.timeout)}")
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - every failure becomes an Outcome
         kind, message = os_error(exc) or ("error", type(exc).__name__)
         return failed(kind, message)
     sock.close()
