@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 __all__ = [
     "EndlessBodyServer", "HangServer", "HttpServer", "RawServer", "Seen", "TlsCert",
@@ -85,7 +85,7 @@ class _Server:
     def close(self) -> None:
         raise NotImplementedError
 
-    def __enter__(self) -> Any:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -145,6 +145,8 @@ class HttpServer(_Server):
 class TlsHttpServer(HttpServer):
     """HttpServer over TLS; `cert` defaults to a 30-day self-signed certificate."""
 
+    cert: TlsCert
+
     def __init__(self, cert: TlsCert | None = None) -> None:
         super().__init__(tls=cert or make_cert())
 
@@ -186,7 +188,7 @@ class _ThreadingServer(ThreadingHTTPServer):
         with self._connections_lock:
             self._connections.add(conn)
         try:
-            self.RequestHandlerClass(conn, client_address, self)
+            super().finish_request(conn, client_address)
         finally:
             with self._connections_lock:
                 self._connections.discard(conn)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 from .checks import Check
@@ -33,6 +33,7 @@ from .figures import (
 from .intervals import union
 from .maintenance import covers, window_intervals
 from .spans import Span
+from .store import bucket_value
 
 __all__ = [
     "CheckSource", "Figures", "Incident", "ProbeMeasure", "Report", "SpanInput", "build_report",
@@ -97,24 +98,110 @@ def read_spans(store: CheckSource, probe: Probe, start: float, end: float,
     return [Span.of(c) for c in before + read]
 
 
-def _lookback_enough(before: list[Check], crossing: set[str], confirm: int) -> bool:
+@runtime_checkable
+class SegmentSource(CheckSource, Protocol):
+    """A store that also keeps segments, failed checks and latency histograms (store.Store)."""
+
+    def spans(self, probe: str, start: float | None = None,
+              end: float | None = None) -> list[Span]: ...
+
+    def spans_before(self, probe: str, ts: float, n: int) -> list[Span]: ...
+
+    def failed_checks(self, probe: str, start: float, end: float) -> list[Check]: ...
+
+    def latencies(self, probe: str, start: float, end: float) -> list[tuple[float, float]]: ...
+
+    def latency_histogram(self, probe: str, start: float,
+                          end: float) -> list[tuple[float, int, int]]: ...
+
+    def pruned_before_ms(self) -> int | None: ...
+
+
+def read_segments(store: SegmentSource, probe: Probe, start: float, end: float,
+                  lookback: float, now: float, *, latency: bool = True,
+                  ) -> tuple[list[Span], list[tuple[float, float, str]], list[tuple[float, float]]]:
+    """Spans, failures and latency samples for ``[start, end)`` from segments.
+
+    1. Segments reaching into ``[start - lookback - 2 x interval, end)``, plus
+       earlier ones until each agent's first segment read is ok or the failed
+       run before it holds `confirm` checks (segments carry their count).
+    2. Failures: each failed segment stands like its checks; its error kinds
+       are those of the raw failed checks inside it (failed checks are never
+       pruned).
+    3. Latency samples: raw successful checks, and for pruned time the hourly
+       histograms (each bucket's middle value, at the middle of its hour).
+    """
+    lo = start - lookback - 2.0 * probe.interval
+    spans = store.spans(probe.id, lo, end)
+    confirm = max(1, probe.confirm)
+    first: dict[str, Span] = {}
+    for s in spans:
+        first.setdefault(s.agent, s)
+    if confirm > 1 and any(not s.ok for s in first.values()):
+        n = confirm * (len(first) + 1)
+        for _ in range(11):
+            before = store.spans_before(probe.id, spans[0].first if spans else lo, n)
+            if len(before) < n or _lookback_enough(
+                    before, {a for a, s in first.items() if not s.ok}, confirm):
+                break
+            n *= 2
+        spans = before + spans
+    by_agent: dict[str, list[Span]] = {}
+    for s in spans:
+        by_agent.setdefault(s.agent, []).append(s)
+    raw_failed: dict[str, list[Check]] = {}
+    for c in store.failed_checks(probe.id, spans[0].first if spans else lo, end):
+        raw_failed.setdefault(c.agent, []).append(c)
+    failures: list[tuple[float, float, str]] = []
+    for agent, items in by_agent.items():
+        kinds_of = raw_failed.get(agent, [])
+        for i, s in enumerate(items):
+            if s.ok:
+                continue
+            nxt = items[i + 1].first if i + 1 < len(items) else now
+            stop = min(s.last + 2.0 * s.interval_s, nxt, now)
+            inside = [c for c in kinds_of if s.first <= c.ts <= s.last]
+            if not inside:  # raw checks unavailable: the segment stands as one failure
+                inside = [Check(probe.id, s.first, False, None, s.error, s.interval_s, agent)]
+            for j, c in enumerate(inside):  # each failed check stands as it would raw
+                until = (min(inside[j + 1].ts, c.ts + 2.0 * c.interval_s, now)
+                         if j + 1 < len(inside) else stop)
+                if until > c.ts:
+                    failures.append((c.ts, until, error_kind(c.error)))
+    samples: list[tuple[float, float]] = []
+    if latency:
+        pruned = store.pruned_before_ms()
+        horizon = max(lo, pruned / 1000) if pruned is not None else lo
+        samples = store.latencies(probe.id, horizon, end)
+        if pruned is not None and lo < horizon:
+            for hour, bucket, count in store.latency_histogram(probe.id, lo, horizon):
+                samples.extend([(hour + 1800.0, bucket_value(bucket))] * count)
+    return spans, failures, samples
+
+
+def _lookback_enough(before: list[Check] | list[Span], crossing: set[str], confirm: int) -> bool:
     count: dict[str, int] = {}
     ok: set[str] = set()
     for c in before:
-        count[c.agent] = count.get(c.agent, 0) + 1
+        count[c.agent] = count.get(c.agent, 0) + getattr(c, "n", 1)
         if c.ok:
             ok.add(c.agent)
     return all(a in ok or count.get(a, 0) >= confirm for a in crossing)
 
 
 def build_report(config: Config, store: CheckSource, start: float, end: float, now: float,
-                 client: str | None = None, *, partial: bool | None = None) -> Report:
+                 client: str | None = None, *, partial: bool | None = None,
+                 latency: bool = True) -> Report:
     """The SLA report for ``[start, end)``: every probe and client, or one client's.
 
     1. Expand each maintenance window once over the period.
     2. Per probe: read its spans (`read_spans`), build its timeline under its
        SLA and the agent quorum, and its figures.
     3. Per client: its figures from its probes' timelines.
+
+    A real Store is read through its segments (`read_segments`): the timeline
+    costs a few rows per steady probe and survives retention; `latency=False`
+    skips reading latencies (status does not show percentiles).
 
     `partial` defaults to "the period reaches `now`" (``end >= now``), which is
     what `periods.resolve_period` says for every way of giving a period.
@@ -131,8 +218,16 @@ def build_report(config: Config, store: CheckSource, start: float, end: float, n
     for p in probes:
         sla = config.sla_for_probe(p)
         maint = union(*[iv for w, iv in windows if covers(w, p)], ())
-        spans = read_spans(store, p, start, end, sla.min_downtime if sla else 0.0)
-        m = measures[p.id] = measure_probe(p, sla, spans, now, maint, config.agent.quorum)
+        lookback = sla.min_downtime if sla else 0.0
+        if isinstance(store, SegmentSource):
+            spans, failures, samples = read_segments(store, p, start, end, lookback, now,
+                                                     latency=latency)
+            m = measure_probe(p, sla, spans, now, maint, config.agent.quorum,
+                              failures=failures, samples=samples)
+        else:
+            spans = read_spans(store, p, start, end, lookback)
+            m = measure_probe(p, sla, spans, now, maint, config.agent.quorum)
+        measures[p.id] = m
         owner = config.clients.get(p.client) if p.client else None
         probe_figs.append(figures_of_probe(m, sla, start, end, now,
                                            client_name=owner.name if owner else None))

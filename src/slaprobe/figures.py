@@ -112,7 +112,9 @@ def error_kind(error: str | None) -> str:
 
 
 def measure_probe(probe: Probe, sla: SLA | None, spans: SpanInput, now: float,
-                  maintenance: Intervals, quorum: int | None = None) -> ProbeMeasure:
+                  maintenance: Intervals, quorum: int | None = None, *,
+                  failures: Sequence[tuple[float, float, str]] | None = None,
+                  samples: Sequence[tuple[float, float]] | None = None) -> ProbeMeasure:
     """Build the probe's timeline and collect its failures and latency samples.
 
     `maintenance` is the time of the windows covering the probe, as (start,
@@ -123,8 +125,11 @@ def measure_probe(probe: Probe, sla: SLA | None, spans: SpanInput, now: float,
     by_agent = spans if isinstance(spans, Mapping) else group_by_agent(spans)
     timeline = probe_timeline(by_agent, confirm=probe.confirm, now=now, quorum=quorum,
                               min_downtime=sla.min_downtime if sla else 0.0)
-    failures: list[tuple[float, float, str]] = []
-    samples: list[tuple[float, float]] = []
+    if failures is not None and samples is not None:  # read apart (segments + raw details)
+        return ProbeMeasure(probe, timeline, normalize(maintenance), tuple(sorted(failures)),
+                            tuple(sorted(samples)))
+    failures = []
+    samples = []
     for agent_spans in by_agent.values():
         items = sorted(agent_spans, key=lambda s: (s.first, s.last))
         for i, s in enumerate(items):

@@ -418,6 +418,17 @@ class Store:
         return [Span(r[0] / 1000, r[1] / 1000, bool(r[2]), r[3], r[4] / 1000, r[5])
                 for r in reversed(rows)]
 
+    def failed_checks(self, probe: str, start: float, end: float) -> list[Check]:
+        """The probe's failed checks (all agents) in [start, end), in time order."""
+        pid = self.probe_id(probe)
+        if pid is None:
+            return []
+        rows = self.conn.execute(
+            self._SELECT + " WHERE c.probe_id = ? AND c.ts_ms >= ? AND c.ts_ms < ? AND c.ok = 0"
+            " ORDER BY c.ts_ms, a.name", (pid, int(round(start * 1000)), int(round(end * 1000))),
+        ).fetchall()
+        return [self._row(r) for r in rows]
+
     def latencies(self, probe: str, start: float, end: float) -> list[tuple[float, float]]:
         """(ts, latency_ms) of the probe's successful checks in [start, end)."""
         pid = self.probe_id(probe)

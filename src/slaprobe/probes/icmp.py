@@ -215,7 +215,10 @@ class EchoSocket:
                     if pause <= 0:
                         break
                     await asyncio.sleep(pause)
-                seqs.append(await self._send(batch, sockaddr))
+                try:
+                    seqs.append(await self._send(batch, sockaddr, deadline))
+                except TimeoutError:  # the send buffer stayed full until the deadline
+                    break
             batch.left -= count - len(seqs)  # never sent: lost
             if batch.left > 0 and loop.time() < deadline:
                 await batch.done
@@ -227,7 +230,7 @@ class EchoSocket:
                     del self._pending[seq]
         return batch.rtts
 
-    async def _send(self, batch: _Batch, sockaddr: tuple[Any, ...]) -> int:
+    async def _send(self, batch: _Batch, sockaddr: tuple[Any, ...], deadline: float) -> int:
         seq = self._next_seq()
         counter = self._counter
         packet = build_echo_request(self._ident, seq, self._token + _COUNTER.pack(counter),
@@ -237,7 +240,8 @@ class EchoSocket:
             try:
                 self._sock.sendto(packet, sockaddr)
             except (BlockingIOError, InterruptedError):  # send buffer full: wait, not lose
-                await self._loop.sock_sendto(self._sock, packet, sockaddr)
+                async with asyncio.timeout_at(deadline):
+                    await self._loop.sock_sendto(self._sock, packet, sockaddr)
         except BaseException:
             del self._pending[seq]
             raise

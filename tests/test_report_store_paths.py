@@ -1,0 +1,136 @@
+"""Reports read through segments (fast, survives retention) equal reports from raw checks."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from slaprobe.availability import build_report, report_to_dict
+from slaprobe.checks import Check
+from slaprobe.config import parse_config
+from slaprobe.store import Store
+
+CONFIG = """
+[agent]
+name = "a1"
+timezone = "UTC"
+interval = "60s"
+
+[sla.gold]
+objective = 99.9
+credits = [{ below = 99.9, percent = 10 }]
+
+[clients.acme]
+name = "ACME"
+sla = "gold"
+
+[[probes]]
+id = "web"
+client = "acme"
+kind = "tcp"
+host = "127.0.0.1"
+port = 1
+confirm = 2
+
+[[probes]]
+id = "api"
+client = "acme"
+kind = "tcp"
+host = "127.0.0.1"
+port = 2
+
+[[maintenance]]
+id = "m"
+probes = ["web"]
+start = "2026-11-02T10:00:00Z"
+end = "2026-11-02T11:30:00Z"
+"""
+
+START = 1793491200.0  # 2026-11-01T00:00Z
+END = START + 3 * 86400
+
+
+class RawOnly:
+    """The store seen only through its raw-check reads (the path without segments)."""
+
+    def __init__(self, store: Store):
+        self._s = store
+
+    def checks(self, probe, start=None, end=None):
+        return self._s.checks(probe, start, end)
+
+    def checks_before(self, probe, ts, n):
+        return self._s.checks_before(probe, ts, n)
+
+
+def _history(seed: int, agents=("a1",)) -> list[Check]:
+    rnd = random.Random(seed)
+    out = []
+    for probe in ("web", "api"):
+        for agent in agents:
+            t = START - 3600 + rnd.random() * 60
+            failing = False
+            while t < END + 3600:
+                if rnd.random() < 0.02:
+                    failing = not failing
+                kind = rnd.choice(["timeout: x", "refused: y"])
+                out.append(Check(probe, round(t, 3), not failing, None if failing else
+                                 rnd.uniform(1, 50), kind if failing else None, 60.0, agent))
+                t += rnd.choice([60.0] * 30 + [150.0, 600.0])
+    return out
+
+
+def _close(a, b, path="") -> list[str]:
+    """Differences between two JSON values, floats compared to 1e-6 s."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        if a.keys() != b.keys():
+            return [f"{path}: keys {sorted(a)} != {sorted(b)}"]
+        return [d for k in a for d in _close(a[k], b[k], f"{path}.{k}")]
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return [f"{path}: {len(a)} items != {len(b)}"]
+        return [d for i, (x, y) in enumerate(zip(a, b)) for d in _close(x, y, f"{path}[{i}]")]
+    if isinstance(a, float) and isinstance(b, float):
+        return [] if abs(a - b) <= 1e-6 * max(1.0, abs(b)) else [f"{path}: {a} != {b}"]
+    return [] if a == b else [f"{path}: {a!r} != {b!r}"]
+
+
+def _figures(report: dict) -> dict:
+    return {e["id"]: {k: v for k, v in e.items() if k != "latency_ms"}
+            for e in report["probes"] + report["clients"]}
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("agents", [("a1",), ("a1", "a2", "a3")])
+def test_segment_path_equals_raw_path(tmp_path, seed, agents):
+    config = parse_config(CONFIG, tmp_path / "probes.toml")
+    with Store(tmp_path / "s.db") as store:
+        checks = _history(seed, agents)
+        random.Random(seed).shuffle(checks)
+        for i in range(0, len(checks), 997):
+            store.insert_checks(checks[i:i + 997])
+        now = END + 7200
+        fast = report_to_dict(build_report(config, store, START, END, now))
+        slow = report_to_dict(build_report(config, RawOnly(store), START, END, now))
+    fast["generated_at"] = slow["generated_at"]
+    assert _close(_figures(fast), _figures(slow)) == []
+    for a, b in zip(fast["probes"], slow["probes"]):
+        assert a["latency_ms"] == b["latency_ms"]
+
+
+def test_pruning_raw_checks_leaves_the_report_unchanged(tmp_path):
+    config = parse_config(CONFIG, tmp_path / "probes.toml")
+    with Store(tmp_path / "s.db") as store:
+        store.insert_checks(_history(42))
+        now = END + 7200
+        before = report_to_dict(build_report(config, store, START, END, now))
+        raw_before = store.count_checks()
+        deleted = store.prune(END + 3600 + 1)
+        assert deleted > 0.9 * raw_before * 0.5  # most checks were successful ones
+        after = report_to_dict(build_report(config, store, START, END, now))
+    assert _close(_figures(after), _figures(before)) == []  # availability, downtime, credits
+    for a, b in zip(after["probes"], before["probes"]):
+        for q in ("p50", "p95", "p99"):
+            # pruned latencies come from hourly 0.5 % histograms: close, not exact
+            assert a["latency_ms"][q] == pytest.approx(b["latency_ms"][q], rel=0.02)
