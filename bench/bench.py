@@ -318,18 +318,30 @@ def _ms(v: float | None) -> float | None:
 
 
 def thread_cpu(pid: int) -> dict[str, float]:
-    """CPU seconds per thread name (threads of one name summed), from /proc/PID/task."""
-    out: dict[str, float] = collections.defaultdict(float)
+    """CPU seconds per thread role, from /proc/PID/task. Python 3.11 does not name OS
+    threads, so roles come from start order: the main thread (the event loop), then the
+    first thread started (the SQLite writer, started before any probe runs), then the rest
+    (asyncio.to_thread workers: the figures refresh for /metrics, retention)."""
+    threads = []
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
-            name = (task / "comm").read_text().strip()
             data = (task / "stat").read_text()
         except OSError:  # the thread ended meanwhile
             continue
         fields = data[data.rfind(")") + 2:].split()
-        name = re.sub(r"_\d+$", "", name)  # asyncio_0, asyncio_1 -> asyncio
-        out[name] += (int(fields[11]) + int(fields[12])) / CLK_TCK
-    return dict(out)
+        cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK
+        threads.append((int(fields[19]), int(task.name), cpu))  # starttime, tid, cpu
+    threads.sort()
+    out = {"loop (main thread)": 0.0, "writer thread": 0.0, "helper threads": 0.0}
+    others = [t for t in threads if t[1] != pid]
+    for start, tid, cpu in threads:
+        if tid == pid:
+            out["loop (main thread)"] += cpu
+        elif others and tid == others[0][1]:
+            out["writer thread"] += cpu
+        else:
+            out["helper threads"] += cpu
+    return out
 
 
 def steady_window(pid: int, seconds: float) -> dict:

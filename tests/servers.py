@@ -22,6 +22,11 @@ What is here:
       /endless         200, then "x" bytes until the client goes away
       /trickle/<ms>    200, then one "x" every <ms> milliseconds (slowloris)
       /big/<bytes>     200 with a body of that many bytes
+      /encoded/<coding>/<text>
+                       200, <text> with Content-Encoding <coding>: gzip, deflate,
+                       "gzip, deflate" (both, in that order), or anything else
+                       sent as is (so "br" labels plain text wrongly)
+      /bomb/<MiB>      200, gzip of <MiB> MiB of zeros (about 1 KB per MiB)
   `.requests` counts the requests served and `.seen` lists them as
   `Seen(method, path, headers)`. `tls=` a `TlsCert` makes it HTTPS.
 - `TlsHttpServer`: an `HttpServer` over TLS with a self-signed certificate.
@@ -37,6 +42,7 @@ from __future__ import annotations
 import atexit
 import datetime as dt
 import functools
+import gzip
 import ipaddress
 import shutil
 import socket
@@ -46,6 +52,7 @@ import struct
 import tempfile
 import threading
 import urllib.parse
+import zlib
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -318,6 +325,26 @@ def _trickle(h: _Handler, arg: str, seen: int) -> None:
     h._stream(None, int(arg) / 1000)
 
 
+def _encoded(h: _Handler, arg: str, seen: int) -> None:
+    coding, _, text = arg.partition("/")
+    body = text.encode()
+    for one in (c.strip() for c in coding.split(",")):
+        if one == "gzip":
+            body = gzip.compress(body)
+        elif one == "deflate":
+            body = zlib.compress(body)
+    h._reply(200, body, (("Content-Encoding", coding),))
+
+
+def _bomb(h: _Handler, arg: str, seen: int) -> None:
+    h._reply(200, _gzipped_zeros(int(arg)), (("Content-Encoding", "gzip"),))
+
+
+@functools.cache
+def _gzipped_zeros(mib: int) -> bytes:
+    return gzip.compress(bytes(mib << 20), compresslevel=9)
+
+
 def _big(h: _Handler, arg: str, seen: int) -> None:
     h._stream(int(arg))
 
@@ -325,7 +352,7 @@ def _big(h: _Handler, arg: str, seen: int) -> None:
 _ROUTES = {
     "": _root, "status": _status, "text": _text, "sleep": _sleep, "redirect": _redirect,
     "loop": _loop, "flaky": _flaky, "endless": _endless, "trickle": _trickle,
-    "big": _big,
+    "big": _big, "encoded": _encoded, "bomb": _bomb,
 }
 
 

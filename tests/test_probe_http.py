@@ -219,6 +219,40 @@ def test_a_hanging_target_does_not_delay_a_healthy_one(server: HttpServer,
     assert took < 0.5
 
 
+# --- content encodings ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "gzip, deflate", "identity"])
+def test_encoded_body_is_decoded_before_the_search(server: HttpServer, coding: str) -> None:
+    probe = http_probe(f"{server.base_url}/encoded/{coding}/all%20is%20well",
+                       body_contains="is well")
+    assert check(probe).ok
+
+
+def test_compression_bomb_is_inflated_only_up_to_the_cap(server: HttpServer) -> None:
+    outcome, elapsed = timed_check(
+        http_probe(server.base_url + "/bomb/64", body_contains="never", timeout=5))
+    assert kind(outcome) == "body"
+    assert "read limit" in (outcome.error or "")
+    assert elapsed < 2
+
+
+def test_unknown_content_encoding_is_protocol_when_the_body_is_read(server: HttpServer) -> None:
+    outcome = check(http_probe(server.base_url + "/encoded/br/plain", body_contains="plain"))
+    assert outcome.error == "protocol: unsupported Content-Encoding 'br'"
+
+
+def test_corrupt_gzip_is_protocol() -> None:
+    with RawServer(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 9\r\n"
+                   b"Connection: close\r\n\r\nnot gzip!") as raw:
+        outcome = check(http_probe(raw.url, body_contains="x"))
+    assert outcome.error == "protocol: body is not valid gzip data"
+
+
+def test_undeclared_encoding_is_not_read_without_body_contains(server: HttpServer) -> None:
+    assert check(http_probe(server.base_url + "/encoded/br/plain")).ok
+
+
 # --- connection failures -----------------------------------------------------
 
 

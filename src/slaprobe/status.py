@@ -58,7 +58,7 @@ def status_rows(config: Config, store: Store, now: float) -> list[StatusRow]:
     """One row per configured probe, down first, then unknown, maintenance, up."""
     states = store.states()
     start, end, _ = resolve_period(None, None, None, config.agent.timezone, now)
-    report = build_report(config, store, start, end, now)
+    report = build_report(config, store, start, end, now, latency=False)
     figures = {f.id: f for f in report.probes}
     rows = []
     for probe in config.probes.values():
