@@ -374,40 +374,47 @@ def pyspy(pyspy_bin: str | None, pid: int, out: Path, seconds: int, fmt: str) ->
     return True
 
 
-def _category(thread: str, code: list[str]) -> str:
-    """One bucket per sample: by thread, then (event loop) by what the stack is doing."""
+_WAITS = ("EpollSelector.select (selectors.py)", "_worker (thread.py)")
+
+
+def _role(thread: str) -> str:
     if "slaprobe-writer" in thread:
-        return "SQLite writer thread (Store.insert_checks)"
-    if "MainThread" not in thread:
-        return "helper threads (asyncio.to_thread: figures refresh, retention)"
+        return "writer thread"
+    if "MainThread" in thread:
+        return "loop (main thread)"
+    return "helper threads"
+
+
+def _category(code: list[str]) -> str:
+    """What a loop-thread sample is doing, by its innermost frame (and /metrics by stack)."""
     joined = ";".join(code)
     leaf = code[-1]
+    if _short(leaf) in _WAITS:
+        return "waiting (epoll_wait / queue get; py-spy's idle test misses it)"
     if "metrics.py" in joined or "metrics_snapshot.py" in joined:
-        return "loop: /metrics scrape (snapshot + render)"
-    if "/h11/" in leaf or "h11/" in leaf:
-        return "loop: h11 (HTTP/1.1 parsing)"
+        return "/metrics scrape (snapshot + render)"
+    if "h11/" in leaf:
+        return "h11 (HTTP/1.1 parsing and state machine)"
     if "httpcore/" in leaf:
-        return "loop: httpcore (connection, request/response plumbing)"
+        return "httpcore (connection and request/response plumbing)"
     if "httpx/" in leaf:
-        return "loop: httpx (client, request/response models, URL, headers)"
+        return "httpx (client, Request/Response, URL, headers)"
     if "ssl.py" in leaf:
-        return "loop: ssl"
+        return "ssl"
     if "asyncio/" in leaf or "selectors.py" in leaf or "socket.py" in leaf:
-        return "loop: asyncio (event loop, tasks, transports, timeouts, sockets)"
+        return "asyncio + sockets (loop, tasks, transports, timeouts, connect/close)"
     if "slaprobe/" in leaf:
-        return "loop: slaprobe own code (probes, daemon, schedule)"
-    return "loop: other (stdlib, dataclasses, logging...)"
+        return "slaprobe's own code (probes, daemon, writer.put)"
+    return "other stdlib (dataclasses, contextlib, enum, ...)"
 
 
 def summarize_profile(raw: Path) -> dict:
-    """Collapsed stacks (py-spy --threads --format raw) -> shares of samples: per thread,
-    per category (see _category), top functions by self and by inclusive time."""
+    """Collapsed stacks (py-spy --threads --format raw) -> per thread role: its share of
+    samples, and for the loop thread the share of each category (_category) and the top
+    functions by self and inclusive samples. Shares are of that role's samples."""
     if not raw.exists():
         return {}
-    self_c: collections.Counter[str] = collections.Counter()
-    incl_c: collections.Counter[str] = collections.Counter()
-    cats: collections.Counter[str] = collections.Counter()
-    threads: collections.Counter[str] = collections.Counter()
+    roles: dict[str, dict] = {}
     total = 0
     for line in raw.read_text().splitlines():
         stack_text, _, n_text = line.rpartition(" ")
@@ -420,17 +427,28 @@ def summarize_profile(raw: Path) -> dict:
         if not code:
             continue
         total += n
-        threads[thread.split(": ", 1)[-1].rstrip("0123456789").rstrip("_") or thread] += n
-        self_c[_short(code[-1])] += n
+        r = roles.setdefault(_role(thread), {"n": 0, "self": collections.Counter(),
+                                             "incl": collections.Counter(),
+                                             "cats": collections.Counter()})
+        r["n"] += n
+        r["self"][_short(code[-1])] += n
         for f in set(_short(f) for f in code):
-            incl_c[f] += n
-        cats[_category(thread, code)] += n
+            r["incl"][f] += n
+        r["cats"][_category(code)] += n
     if not total:
         return {}
-    def pct(c: collections.Counter[str], k: int = 15) -> list[tuple[str, float]]:
-        return [(name, round(100 * v / total, 1)) for name, v in c.most_common(k)]
-    return {"samples": total, "threads": pct(threads), "self": pct(self_c, 20),
-            "inclusive": pct(incl_c, 30), "categories": pct(cats)}
+
+    def pct(c: collections.Counter[str], of: int, k: int) -> list[tuple[str, float]]:
+        return [(name, round(100 * v / of, 1)) for name, v in c.most_common(k)]
+
+    out: dict = {"samples": total, "roles": {}}
+    for role, r in roles.items():
+        busy = r["n"] - sum(v for k, v in r["cats"].items() if k.startswith("waiting"))
+        out["roles"][role] = {
+            "samples": r["n"], "share": round(100 * r["n"] / total, 1), "busy_samples": busy,
+            "categories": pct(r["cats"], r["n"], 12), "self": pct(r["self"], r["n"], 20),
+            "inclusive": pct(r["incl"], r["n"], 40)}
+    return out
 
 
 def _short(frame: str) -> str:
@@ -1170,18 +1188,21 @@ def write_results_md(r: dict, table: list[list[str]]) -> None:
     prof = r.get("cpu", {}).get("profiles")
     if prof:
         lines += ["## Profile (py-spy, daemon during benchmark 1)", "",
-                  "Share of CPU samples (idle excluded). Flame graph: "
+                  "CPU per thread is measured from /proc (table above); py-spy says what each "
+                  "thread does. Shares are of that thread's samples. Flame graph: "
                   "[profile-http.svg](profile-http.svg); collapsed stacks: profile-*.txt.", ""]
         for kind, p in prof.items():
             if not p:
                 continue
-            lines.append(f"**{kind}** ({p['samples']} samples): threads "
-                         + ", ".join(f"{k} {v}%" for k, v in p["threads"]))
+            cpu = r["cpu"]["slaprobe"].get(kind, {}).get("thread_cpu_us_per_check", {})
+            lines.append(f"**{kind}** — CPU per check by thread: "
+                         + ", ".join(f"{k} {v:.0f} µs" for k, v in cpu.items()))
             lines.append("")
-            lines.append("- categories: " + ", ".join(f"{k} {v}%" for k, v in p["categories"]))
-            lines.append("- top self: " + ", ".join(f"`{k}` {v}%" for k, v in p["self"][:10]))
-            lines.append("- top inclusive: " + ", ".join(f"`{k}` {v}%"
-                                                          for k, v in p["inclusive"][:12]))
+            for role, rp in p["roles"].items():
+                lines.append(f"- {role} ({rp['samples']} samples): "
+                             + "; ".join(f"{k} {v}%" for k, v in rp["categories"]))
+                lines.append("  - top self: " + ", ".join(f"`{k}` {v}%"
+                                                           for k, v in rp["self"][:8]))
             lines.append("")
     notes = HERE / "FINDINGS.md"
     if notes.exists():

@@ -23,9 +23,11 @@ thread: sqlite-utils connections are not shared across threads.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,6 +145,11 @@ class ProbeState:
     cert_days: float | None
 
 
+def _identity(path: Path) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
+
+
 def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
     try:
         if readonly:
@@ -181,9 +188,64 @@ class Store:
                 raise StoreError(f"{self.path}: not a slaprobe database ({e})") from e
         self._probe_ids: dict[str, int] = {}
         self._agent_ids: dict[str, int] = {}
+        self._identity = None if readonly else _identity(self.path)
 
     def close(self) -> None:
         self.conn.close()
+
+    # -- the file under us -------------------------------------------------
+    def file_lost(self) -> bool:
+        """Whether `path` no longer names the file this connection writes: it was
+        deleted, renamed or replaced while open. Writes would then go on succeeding
+        into a file nobody can open again, and vanish when the agent stops."""
+        if self._identity is None:
+            return False
+        try:
+            return _identity(self.path) != self._identity
+        except FileNotFoundError:
+            return True
+        except OSError:  # cannot tell (e.g. the folder is unreadable): assume it is there
+            return False
+
+    def rescue(self) -> tuple[Store, Path]:
+        """Copy what this connection holds into a new file and reopen there.
+
+        1. The copy goes to `path` if nothing is there now, else (another file took
+           the name) beside it as "NAME.rescued-TIME", so nothing is overwritten.
+        2. It is made with SQLite's online backup from this still-open connection,
+           into a temporary name, then renamed into place.
+        3. This connection is closed; WAL files left at `path` belonged to the lost
+           file and are removed before the copy takes the name.
+        Returns the Store to write from now on (on `path`) and where the copy went.
+        """
+        path = self.path
+        target = path
+        if path.exists():
+            stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+            target = path.with_name(f"{path.name}.rescued-{stamp}")
+        tmp = path.with_name(f".{path.name}.rescue-{os.getpid()}")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            dst = sqlite3.connect(tmp)
+            try:
+                self.conn.backup(dst)
+            finally:
+                dst.close()
+            if target == path:
+                self.close()
+                for suffix in ("-wal", "-shm"):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(f"{path}{suffix}")
+            os.replace(tmp, target)
+        except (sqlite3.Error, OSError) as e:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            reason = e.strerror if isinstance(e, OSError) and e.strerror else e
+            raise StoreError(f"{path}: cannot save the open database to {target}: "
+                             f"{reason}") from e
+        if target != path:
+            self.close()
+        return Store(path), target
 
     def __enter__(self) -> Store:
         return self
