@@ -342,7 +342,7 @@ class Daemon:
                 await self._start_metrics()
                 probes = list(self.config.probes.values())
                 outcomes = await asyncio.gather(*(self._once(p, ctx) for p in probes))
-                for probe, check in zip(probes, outcomes):
+                for probe, check in zip(probes, outcomes, strict=True):
                     self.writer.put(check)
                     results.append((probe, check))
                 await self._stop_metrics()
