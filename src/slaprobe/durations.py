@@ -41,6 +41,8 @@ def format_duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"
     sign = "-" if seconds < 0 else ""
+    if 0 < abs(seconds) < 0.9995:
+        return f"{sign}{abs(seconds) * 1000:.0f}ms"
     total = int(round(abs(seconds)))
     d, rem = divmod(total, 86400)
     h, rem = divmod(rem, 3600)
