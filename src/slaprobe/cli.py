@@ -143,9 +143,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     config = _config(args)
     _check_client(args, config)
     now = time.time()
-    start, end, _partial = _period(args, config, now)
+    start, end, partial = _period(args, config, now)
     with Store(_db_path(args, config), readonly=True) as store:
-        report = build_report(config, store, start, end, now, client=args.client)
+        report = build_report(config, store, start, end, now, client=args.client,
+                              partial=partial)
     data = report_to_dict(report)
     fmt = args.format or ("table" if sys.stdout.isatty() and not args.output else "json")
     text = render_report(data, fmt, width=_term_width(), color=_color() and not args.output)
@@ -169,12 +170,14 @@ def cmd_incidents(args: argparse.Namespace) -> int:
     config = _config(args)
     _check_client(args, config)
     now = time.time()
-    start, end, _partial = _period(args, config, now)
+    start, end, partial = _period(args, config, now)
     with Store(_db_path(args, config), readonly=True) as store:
-        report = build_report(config, store, start, end, now, client=args.client)
+        report = build_report(config, store, start, end, now, client=args.client,
+                              partial=partial)
     rows = incidents_list(report)
     fmt = args.format or ("table" if sys.stdout.isatty() and not args.output else "json")
-    _emit(render_incidents(rows, fmt, width=_term_width(), timezone=config.agent.timezone), args.output)
+    text = render_incidents(rows, fmt, width=_term_width(), timezone=config.agent.timezone)
+    _emit(text, args.output)
     return EXIT_OK
 
 
