@@ -401,7 +401,10 @@ class MetricsServer:
             data = _response(200, b"slaprobe: metrics are at /metrics\n", head=head)
         else:
             try:
-                body = render_metrics(self._snapshot_fn()).encode("utf-8")
+                # Rendering thousands of series takes a while: do it off the loop so
+                # a scrape does not delay the probes' schedule.
+                text = await asyncio.to_thread(render_metrics, self._snapshot_fn())
+                body = text.encode("utf-8")
             except Exception:
                 log.exception("building the metrics snapshot failed")
                 data = _response(500, b"internal error; see the agent log\n", head=head)
