@@ -579,3 +579,132 @@ def make_cert(directory: Path, stem: str, *, days_before: float = 1, days_after:
                                            serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
     return Cert(cert_path, key_path, cert_pem)
+
+
+# --- scenarios shared by the tests and scripts/reliability.py -------------------------
+
+
+@dataclass
+class KillCycle:
+    n: int
+    fresh: bool  # started on a new, empty database
+    after: float  # seconds from spawn to SIGKILL
+    integrity: str
+    lost_seconds: float | None  # kill time - newest stored check (None: not measured)
+    stored: int  # checks in the database after the kill
+
+
+def kill_cycles(workdir: Path, url: str, cycles: int, *, seed: int = 0) -> list[KillCycle]:
+    """SIGKILL the daemon at random moments, `cycles` times, on one database.
+
+    Every fifth cycle starts on a fresh database and is killed at a random moment
+    of its first second (start-up, schema creation, first writes); the others
+    run until they have stored a check and are killed 0-0.6 s later, when the
+    loss is measured: kill time minus the newest stored check.
+    """
+    import random
+
+    rng = random.Random(seed)
+    db = workdir / "k.db"
+    cfg = config_text([http_probe("web", url, interval="100ms")], database="k.db")
+    out = []
+    for n in range(cycles):
+        fresh = n % 5 == 0
+        if fresh:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{db}{suffix}").unlink(missing_ok=True)
+        before = db_count(db)
+        agent = Agent(workdir / f"cycle-{n}", cfg, db=db).start()
+        spawned = time.monotonic()
+        try:
+            if fresh:
+                time.sleep(rng.uniform(0.05, 1.0))
+            else:
+                agent.wait_checks(before + 1)
+                time.sleep(rng.uniform(0.0, 0.6))
+            killed_at = agent.kill()
+        finally:
+            if agent.alive():
+                agent.kill()
+        after = time.monotonic() - spawned
+        check = integrity(db) if db.exists() else "ok"
+        last = db_last_ts(db) if db.exists() and check == "ok" else None
+        lost = None if fresh or last is None else killed_at - last
+        out.append(KillCycle(n, fresh, after, check, lost, db_count(db)))
+    return out
+
+
+@dataclass
+class SoakResult:
+    seconds: float
+    probes: int
+    samples: list[Sample]
+    checks: int
+
+    def half_slope(self, field: str) -> float:
+        """Growth per minute of `field` over the second half of the run."""
+        half = self.samples[len(self.samples) // 2:]
+        return slope([(s.t / 60, getattr(s, field)) for s in half])
+
+
+def soak(workdir: Path, seconds: float, *, probes: int = 200, every: float = 1.0) -> SoakResult:
+    """`probes` probes (half HTTP to a loopback server, a quarter TCP up, a quarter TCP
+    refused) at 1-2 s for `seconds`, sampling the daemon's RSS, fds and threads."""
+    from servers import HttpServer, closed_port
+
+    closed = closed_port()
+    with HttpServer() as server:
+        specs = []
+        for i in range(probes):
+            if i % 4 in (0, 1):
+                specs.append(http_probe(f"h{i:04d}", server.url, interval="2s",
+                                        body_contains="ok"))
+            elif i % 4 == 2:
+                specs.append(tcp_probe(f"t{i:04d}", HOST, server.port, interval="1s"))
+            else:
+                specs.append(tcp_probe(f"r{i:04d}", HOST, closed, interval="1s"))
+        with Agent(workdir, config_text(specs, metrics=free_port())) as agent:
+            agent.wait_checks(probes // 2)
+            with Sampler(agent.pid, every=every) as sampler:
+                time.sleep(seconds)
+            assert agent.stop() == 0, agent.log()[-2000:]
+    return SoakResult(seconds, probes, sampler.samples, db_count(agent.db))
+
+
+@dataclass
+class ManyDown:
+    probes: int
+    seconds: float  # the measured window
+    interval: float
+    per_probe: dict[int, int]  # checks in the window -> how many probes had that many
+    lateness: dict[str, float]  # quantile -> seconds, from /metrics
+    errors: set[str | None]
+    max_rss_mb: float
+
+
+def many_down(workdir: Path, n: int = 2000, seconds: float = 10.0,
+              interval: float = 2.0) -> ManyDown:
+    """`n` TCP probes of a closed loopback port, all down at once, for `seconds`."""
+    from collections import Counter
+
+    from servers import closed_port
+
+    port, closed = free_port(), closed_port()
+    probes = [tcp_probe(f"p{i:05d}", HOST, closed, interval=f"{interval:g}s", timeout="1s")
+              for i in range(n)]
+    with Agent(workdir, config_text(probes, metrics=port)) as agent:
+        agent.wait_checks(n, timeout=60)
+        t0 = time.time()
+        with Sampler(agent.pid) as sampler:
+            time.sleep(seconds)
+        status, text = scrape(port)
+        t1 = time.time()
+        assert agent.stop() == 0 and status == 200
+    lateness = {q: metric(text, "slaprobe_scheduler_lateness_seconds", quantile=q)
+                for q in ("0.5", "0.9", "0.99")}
+    checks = by_probe(db_checks(agent.db))
+    per_probe = Counter(sum(1 for c in cs if t0 <= c.ts < t1) for cs in checks.values())
+    per_probe[0] += n - len(checks)
+    return ManyDown(n, t1 - t0, interval, dict(per_probe),
+                    {q: v for q, v in lateness.items() if v is not None},
+                    {c.error for cs in checks.values() for c in cs}, sampler.max_rss_mb)

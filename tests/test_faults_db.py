@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from e2e import SwitchableHTTP
 from faultkit import (
     Agent,
@@ -57,7 +56,7 @@ def _assert_nothing_lost(db: Path, t0: float, t1: float) -> None:
 
 def _unusable_then_usable(tmp_path: Path, db: Path, break_it, mend_it, *,
                           expect_errors: bool = True) -> str:
-    """Run the daemon; break the database for 3 s, then mend it. Returns the log."""
+    """Run the daemon; break the database for about 2 s, then mend it. Returns the log."""
     port = free_port()
     with SwitchableHTTP() as server, _agent(tmp_path, server, db, port) as agent:
         agent.wait_checks(5)
@@ -67,7 +66,7 @@ def _unusable_then_usable(tmp_path: Path, db: Path, break_it, mend_it, *,
         try:
             if expect_errors:
                 assert wait_for(lambda: _write_errors(port) > 0, 10), agent.log()
-            time.sleep(3)
+            time.sleep(1.5)
             assert agent.alive()
             # probing goes on: the daemon's own counter keeps climbing
             first = metric(scrape(port)[1], "slaprobe_checks_total")
@@ -229,11 +228,77 @@ def test_a_database_renamed_under_the_daemon_keeps_both_copies_whole(tmp_path):
     with SwitchableHTTP() as server, _agent(tmp_path, server, db, port) as agent:
         agent.wait_checks(5)
         t0 = time.time()
-        time.sleep(0.5)
+        time.sleep(1)
+        renamed_at = time.time()
         db.rename(moved)
         assert wait_for(db.exists, 10), agent.log()
         time.sleep(1)
         t1 = time.time()
         assert agent.stop() == 0
     assert integrity(moved) == "ok"
-    _assert_nothing_lost(db, t0, t1)
+    _assert_nothing_lost(moved, t0, renamed_at - 0.5)  # the renamed file is whole
+    _assert_nothing_lost(db, t0, t1)  # and the agent's file has it all, and more
+
+
+# --- the writer thread on its own (in process, fast) ----------------------------------
+
+
+def _writer_checks(start: float, n: int):
+    from slaprobe.checks import Check
+
+    return [Check("web", start + i, True, 1.0, None, 1.0, "a1") for i in range(n)]
+
+
+def _stored(path: Path) -> int:
+    from slaprobe.store import Store
+
+    with Store(path, readonly=True) as s:
+        return s.count_checks()
+
+
+def test_a_replaced_database_is_used_and_the_old_checks_are_saved_beside_it(tmp_path):
+    from slaprobe.store import Store
+    from slaprobe.writer import Writer
+
+    db = tmp_path / "w.db"
+    w = Writer(db, flush_every=0.05, file_check_every=0.1)
+    w.start("a1")
+    try:
+        for c in _writer_checks(1000, 20):
+            w.put(c)
+        assert wait_for(lambda: _stored(db) == 20, 5)
+        other = tmp_path / "other.db"
+        Store(other).close()
+        os.replace(other, db)  # e.g. an operator restores a backup over it
+        assert wait_for(lambda: w.stats.rescues == 1, 5)
+        for c in _writer_checks(2000, 5):
+            w.put(c)
+    finally:
+        w.close()
+    [saved] = tmp_path.glob("w.db.rescued-*")
+    assert _stored(saved) == 20 and integrity(saved) == "ok"
+    assert _stored(db) == 5 and integrity(db) == "ok"
+
+
+def test_a_deleted_database_whose_wal_a_reader_still_holds_is_restored_clean(tmp_path):
+    from slaprobe.writer import Writer
+
+    db = tmp_path / "w.db"
+    w = Writer(db, flush_every=0.05, file_check_every=0.1)
+    w.start("a1")
+    reader = None
+    try:
+        for c in _writer_checks(1000, 50):
+            w.put(c)
+        assert wait_for(lambda: _stored(db) == 50, 5)
+        reader = sqlite3.connect(db)  # keeps the old -wal and -shm alive
+        reader.execute("SELECT count(*) FROM checks").fetchone()
+        db.unlink()
+        assert wait_for(lambda: w.stats.rescues == 1, 5)
+        for c in _writer_checks(2000, 5):
+            w.put(c)
+    finally:
+        w.close()
+        if reader is not None:
+            reader.close()
+    assert integrity(db) == "ok" and _stored(db) == 55

@@ -18,6 +18,7 @@ from pathlib import Path
 from . import __version__
 from .config import Config, find_config_path, load_config
 from .errors import ConfigError, InputError, SlaprobeError, StoreError
+from .sanitize import inert
 
 log = logging.getLogger("slaprobe")
 
@@ -323,11 +324,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except ConfigError as e:
-        for problem in e.problems:
-            print(problem, file=sys.stderr)
+        for problem in e.problems:  # problems may quote the file: never echo control codes
+            print(inert(problem), file=sys.stderr)
         return EXIT_INPUT
     except (InputError, StoreError, SlaprobeError) as e:
-        print(f"slaprobe: error: {e}", file=sys.stderr)
+        print(f"slaprobe: error: {inert(str(e))}", file=sys.stderr)
         return EXIT_INPUT
     except KeyboardInterrupt:
         return 130

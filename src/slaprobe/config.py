@@ -239,12 +239,39 @@ def _readable_by_others(path: Path) -> bool:
         return False
 
 
+MAX_SECRET_BYTES = 64 * 1024
+
+
+def _expand(path: Path) -> Path:
+    """`~user/...` expanded; ValueError naming the path when that user's home is unknown."""
+    try:
+        return path.expanduser()
+    except RuntimeError:
+        raise ValueError(f"no home directory for {str(path).split('/')[0]!r}") from None
+
+
+def _read_secret(path: Path) -> str:
+    """A secret file's text: a regular file of at most 64 KiB (never /dev/zero or a FIFO)."""
+    import stat
+
+    st = path.stat()  # ValueError for a NUL in the path, OSError when missing
+    if not stat.S_ISREG(st.st_mode):
+        raise ValueError("not a regular file")
+    with path.open("rb") as f:
+        data = f.read(MAX_SECRET_BYTES + 1)
+    if len(data) > MAX_SECRET_BYTES:
+        raise ValueError(f"larger than {MAX_SECRET_BYTES // 1024} KiB")
+    return data.decode("utf-8")
+
+
 def _parse(text: str, path: Path, environ: Mapping[str, str] | None) -> tuple[Config, bool]:
     """Config and whether the text holds literal credentials (for the chmod warning)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError([_syntax_problem(str(path), text, str(e))]) from None
+    except ValueError as e:  # e.g. an integer literal of more than 4300 digits
+        raise ConfigError([f"{path}: TOML value not accepted: {e}"]) from None
     lines = LineMap.scan(text)
     builder = _Builder(path, Report(str(path), lines), lines,
                        os.environ if environ is None else environ)
@@ -411,7 +438,11 @@ class _Builder:
             t = Table(self.problems, {}, ("agent",), "[agent]")
         t.check_keys(AGENT_KEYS)
         database = t.text("database", "slaprobe.db")
-        db_path = Path(database).expanduser()
+        try:
+            db_path = _expand(Path(database))
+        except ValueError as e:
+            t.error("database", str(e))
+            db_path = Path(database)
         if not db_path.is_absolute():
             db_path = self.path.parent / db_path
         return Agent(
@@ -671,14 +702,17 @@ class _Builder:
             text = self.environ[ref]
             origin = f"environment variable {ref}"
         else:
-            secret_path = Path(ref).expanduser()
-            if not secret_path.is_absolute():
-                secret_path = self.path.parent / secret_path
+            secret_path = Path(ref)
             try:
-                text = secret_path.read_text(encoding="utf-8").rstrip("\r\n")
-            except (OSError, UnicodeDecodeError) as e:
-                reason = e.strerror if isinstance(e, OSError) and e.strerror else "not UTF-8 text"
-                t.error("headers", f"{prefix}: cannot read {secret_path}: {reason}", at=where)
+                secret_path = _expand(secret_path)
+                if not secret_path.is_absolute():
+                    secret_path = self.path.parent / secret_path
+                text = _read_secret(secret_path).rstrip("\r\n")
+            except (OSError, UnicodeDecodeError, ValueError) as e:
+                reason = (e.strerror if isinstance(e, OSError) and e.strerror
+                          else "not UTF-8 text" if isinstance(e, UnicodeDecodeError) else str(e))
+                t.error("headers", f"{prefix}: cannot read {str(secret_path)!r}: {reason}",
+                        at=where)
                 return None
             origin = f"file {secret_path}"
         if not text:

@@ -31,6 +31,7 @@ from .config import Config, Probe, load_config
 from .durations import format_duration
 from .errors import ConfigError
 from .probes import Outcome, ProbeContext, run_check
+from .sanitize import inert
 from .schedule import first_due, next_due
 from .writer import Writer
 
@@ -217,7 +218,7 @@ class Daemon:
         try:
             new = self._load(self.config_path)
         except ConfigError as e:
-            log.error("reload refused, keeping the running configuration:\n%s", e)
+            log.error("reload refused, keeping the running configuration:\n%s", inert(str(e)))
         except Exception as e:  # noqa: BLE001 - never die on reload
             log.error("reload failed, keeping the running configuration: %s", e)
         else:

@@ -9,13 +9,16 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Iterator
+from datetime import datetime, timezone
 from typing import IO, Any
 
-from .checks import Check, iso_to_ts, ts_to_iso
+from .checks import Check, iso_to_ts
 from .errors import InputError
+from .sanitize import json_inert
 
 MAX_LINE_BYTES = 1 << 20  # a check is ~150 bytes; a longer line is an error, not a memory spike
 _MIN_TS = 0.0  # 1970-01-01: nothing was probed before the epoch
+_MIN_INTERVAL = 0.001  # the store keeps milliseconds: a shorter interval would read back as 0
 _MAX_TS = 253402300799.0  # 9999-12-31T23:59:59Z
 _KNOWN = {"probe", "ts", "ok", "latency_ms", "error", "interval_s", "agent", "cert_days"}
 
@@ -24,11 +27,20 @@ def _number_out(x: float) -> float | int:
     return int(x) if float(x).is_integer() and abs(x) < 2**53 else x
 
 
+def _iso_ms(ts: float) -> str:
+    """Epoch seconds -> "2026-11-03T10:00:00.000Z", from whole milliseconds: the store keeps
+    milliseconds, and a float of a far-future time read back through datetime can come
+    out a millisecond short, which import would then store as another check."""
+    ms = round(ts * 1000)
+    day = datetime.fromtimestamp(ms // 1000, tz=timezone.utc)
+    return day.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
 def encode_check(check: Check) -> str:
     """One check as a JSON line (without the newline)."""
     obj: dict[str, Any] = {
         "probe": check.probe,
-        "ts": ts_to_iso(check.ts),
+        "ts": _iso_ms(check.ts),
         "ok": check.ok,
         "latency_ms": None if check.latency_ms is None else round(check.latency_ms, 3),
         "error": check.error,
@@ -37,7 +49,8 @@ def encode_check(check: Check) -> str:
     }
     if check.cert_days is not None:
         obj["cert_days"] = round(check.cert_days, 3)
-    return json.dumps(obj, ensure_ascii=False, allow_nan=False)
+    # Error texts come from servers: bidi and C1 controls are escaped (same value).
+    return json_inert(json.dumps(obj, ensure_ascii=False, allow_nan=False))
 
 
 def write_jsonl(checks: Iterable[Check], out: IO[str]) -> int:
@@ -64,6 +77,17 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _reject_constant(name: str) -> Any:
     raise _LineError(f"{name} is not a number JSON allows")
+
+
+def _text(obj: dict[str, Any], key: str) -> str | None:
+    """A string field; a lone surrogate ("\\ud800") is not text SQLite can store."""
+    v = obj.get(key)
+    if isinstance(v, str):
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _LineError(f"{key!r} holds an unpaired surrogate (not valid Unicode)") from None
+    return v
 
 
 def _finite(obj: dict[str, Any], key: str, *, minimum: float, positive: bool = False) -> float | None:
@@ -119,15 +143,15 @@ def parse_check(line: str, *, probes: Iterable[str] | dict[str, float], default_
     if not isinstance(ok, bool):
         raise _LineError("'ok' is required and must be true or false")
     latency = _finite(obj, "latency_ms", minimum=0.0)
-    error = obj.get("error")
+    error = _text(obj, "error")
     if error is not None and not isinstance(error, str):
         raise _LineError("'error' must be a string or null")
     if error is not None and len(error) > 4096:
         error = error[:4096]
-    interval = _finite(obj, "interval_s", minimum=0.0, positive=True)
+    interval = _finite(obj, "interval_s", minimum=_MIN_INTERVAL)
     if interval is None:
         interval = intervals.get(probe, default_interval) if intervals is not None else default_interval
-    agent = obj.get("agent", default_agent)
+    agent = _text(obj, "agent") if "agent" in obj else default_agent
     if agent is None:
         agent = default_agent
     if not isinstance(agent, str) or not agent.strip() or len(agent) > 200:

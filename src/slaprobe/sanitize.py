@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["inert", "BIDI_CONTROLS"]
+__all__ = ["inert", "json_inert", "BIDI_CONTROLS"]
 
 # U+061C ALM, U+200E/U+200F LRM/RLM, U+202A-U+202E embeddings/overrides,
 # U+2066-U+2069 isolates.
@@ -63,3 +63,20 @@ def inert(text: str) -> str:
     text = _SEQUENCE.sub("", text)
     text = _SPACE.sub(" ", text)
     return _VISIBLE.sub(lambda m: f"<U+{ord(m.group()):04X}>", text)
+
+
+# json.dumps escapes C0 controls itself; with ensure_ascii=False it passes DEL,
+# C1 controls, bidi controls, line separators and lone surrogates raw.
+_JSON_UNSAFE = re.compile(
+    "[\x7f-\x9f\u2028\u2029\ud800-\udfff" + "".join(sorted(BIDI_CONTROLS)) + "]"
+)
+
+
+def json_inert(text: str) -> str:
+    """JSON text (from json.dumps) with the characters above as \\u escapes: the same
+    values when parsed, but nothing that can drive or mislead a terminal when shown.
+
+    >>> json_inert('"\u202eevil"')
+    '"\\u202eevil"'
+    """
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

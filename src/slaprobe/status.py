@@ -17,6 +17,7 @@ from .checks import ts_to_iso
 from .config import Config
 from .maintenance import maintenance_intervals
 from .periods import resolve_period
+from .sanitize import json_inert
 from .store import ProbeState, Store
 
 _ORDER = {"down": 0, "unknown": 1, "maintenance": 2, "up": 3}
@@ -96,10 +97,10 @@ def run_status(config: Config, db: Path, *, watch: bool, as_json: bool) -> int:
 
     with Store(db, readonly=True) as store:
         if as_json:
-            json.dump({"generated_at": ts_to_iso(time.time()),
-                       "probes": rows_to_json(status_rows(config, store, time.time()))},
-                      sys.stdout, indent=2, ensure_ascii=False)
-            sys.stdout.write("\n")
+            text = json.dumps({"generated_at": ts_to_iso(time.time()),
+                               "probes": rows_to_json(status_rows(config, store, time.time()))},
+                              indent=2, ensure_ascii=False)
+            sys.stdout.write(json_inert(text) + "\n")  # names may hold terminal controls
             return 0
         from rich.console import Console
         from rich.live import Live

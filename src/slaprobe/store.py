@@ -145,6 +145,10 @@ class ProbeState:
     cert_days: float | None
 
 
+def _reason(e: BaseException) -> str:
+    return e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+
+
 def _identity(path: Path) -> tuple[int, int]:
     st = os.stat(path)
     return st.st_dev, st.st_ino
@@ -189,8 +193,10 @@ class Store:
         self._probe_ids: dict[str, int] = {}
         self._agent_ids: dict[str, int] = {}
         self._identity = None if readonly else _identity(self.path)
+        self.closed = False
 
     def close(self) -> None:
+        self.closed = True
         self.conn.close()
 
     # -- the file under us -------------------------------------------------
@@ -208,19 +214,24 @@ class Store:
             return False
 
     def rescue(self) -> tuple[Store, Path]:
-        """Copy what this connection holds into a new file and reopen there.
+        """Save what this connection holds into a file again; returns the Store to write
+        from now on (on `path`) and where the copy went. Raises StoreError.
 
-        1. The copy goes to `path` if nothing is there now, else (another file took
-           the name) beside it as "NAME.rescued-TIME", so nothing is overwritten.
-        2. It is made with SQLite's online backup from this still-open connection,
-           into a temporary name, then renamed into place.
-        3. This connection is closed; WAL files left at `path` belonged to the lost
-           file and are removed before the copy takes the name.
-        Returns the Store to write from now on (on `path`) and where the copy went.
+        1. The copy is SQLite's online backup of this still-open connection, made
+           under a temporary name.
+        2. This connection is closed before anything new opens at `path`: closing
+           removes "-wal" and "-shm" at `path` by name, and those are this
+           connection's files, not the new one's.
+        3. Nothing at `path` (deleted, renamed): the copy takes the name, after any
+           WAL files still left there (kept by a reader) are removed, or SQLite
+           would replay them into the copy. Another file at `path` (replaced): it
+           is used from now on and the copy goes beside it, "NAME.rescued-TIME".
+        When the copy fails this connection is left open, so nothing is lost yet.
         """
         path = self.path
+        replaced = path.exists()
         target = path
-        if path.exists():
+        if replaced:
             stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
             target = path.with_name(f"{path.name}.rescued-{stamp}")
         tmp = path.with_name(f".{path.name}.rescue-{os.getpid()}")
@@ -231,21 +242,25 @@ class Store:
                 self.conn.backup(dst)
             finally:
                 dst.close()
-            if target == path:
-                self.close()
+        except (sqlite3.Error, OSError) as e:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise StoreError(f"{path}: cannot save the open database: {_reason(e)}") from e
+        # SQLite skips the checkpoint on close once the file has moved; done here, a
+        # renamed file (mv slaprobe.db old.db) is left whole too.
+        with contextlib.suppress(sqlite3.Error):
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.close()
+        try:
+            if not replaced:
                 for suffix in ("-wal", "-shm"):
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(f"{path}{suffix}")
             os.replace(tmp, target)
-        except (sqlite3.Error, OSError) as e:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            reason = e.strerror if isinstance(e, OSError) and e.strerror else e
-            raise StoreError(f"{path}: cannot save the open database to {target}: "
-                             f"{reason}") from e
-        if target != path:
-            self.close()
-        return Store(path), target
+            return Store(path), target
+        except (OSError, StoreError) as e:
+            raise StoreError(f"{path}: cannot reopen the saved database ({_reason(e)}); "
+                             f"the copy is in {tmp if tmp.exists() else target}") from e
 
     def __enter__(self) -> Store:
         return self

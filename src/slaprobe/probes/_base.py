@@ -79,9 +79,15 @@ _ERRNO_KINDS = {
 }
 
 
+class BadHostName(socket.gaierror):
+    """A host name no resolver accepts: a NUL, an empty label, a label over 63 characters."""
+
+
 def os_error(exc: BaseException) -> tuple[str, str] | None:
     """(kind, message) for the first OS-level cause we know, or None."""
     for e in causes(exc):
+        if isinstance(e, BadHostName):
+            return "dns", "invalid host name"
         if isinstance(e, socket.gaierror):
             return "dns", _gai_message(e)
         if isinstance(e, ssl.SSLCertVerificationError):
@@ -103,13 +109,16 @@ def _gai_message(exc: socket.gaierror) -> str:
 
 async def resolve(host: str, port: int, socktype: int) -> list[Address]:
     """Addresses for `host` in system order; literals skip the resolver thread."""
-    for family in (socket.AF_INET, socket.AF_INET6):
-        try:
-            socket.inet_pton(family, host)
-        except OSError:
-            continue
-        return [(family, (host, port) if family == socket.AF_INET else (host, port, 0, 0))]
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socktype)
+    try:
+        for family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                socket.inet_pton(family, host)
+            except OSError:
+                continue
+            return [(family, (host, port) if family == socket.AF_INET else (host, port, 0, 0))]
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socktype)
+    except (UnicodeError, ValueError) as exc:  # the idna codec or an embedded NUL refused it
+        raise BadHostName(socket.EAI_NONAME, "invalid host name") from exc
     if not infos:
         raise socket.gaierror(socket.EAI_NONAME, "no addresses")
     return [(family, sockaddr) for family, _, _, _, sockaddr in infos]

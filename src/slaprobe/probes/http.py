@@ -43,6 +43,8 @@ from ._base import Outcome, causes, connect, failed, fmt_seconds, os_error, reso
 BODY_CAP = 64 * 1024  # bytes of a response body a check may read
 MAX_REDIRECTS = 10
 _PROGRESS = "slaprobe.progress"  # request extension carrying the _Progress
+# Request extension: (origin, configured header names) when redirects are followed.
+_PRIVATE = "slaprobe.private"
 _DEFAULT_PORTS = {b"http": 80, b"https": 443}
 _TIMEOUT_MESSAGES = {
     "resolve": "name not resolved within {}",
@@ -105,9 +107,13 @@ class HttpEngine:
 
 async def _attempt(client: httpx.AsyncClient, probe: Probe, progress: _Progress,
                    started: float) -> Outcome:
+    url = parsed_url(probe.url or "")
+    extensions: dict[str, Any] = {_PROGRESS: progress}
+    if probe.headers and probe.follow_redirects:
+        extensions[_PRIVATE] = (origin_of(url), frozenset(n.lower() for n, _ in probe.headers))
     request = client.build_request(
-        probe.method, parsed_url(probe.url or ""), headers=list(probe.headers),
-        timeout=probe.timeout, extensions={_PROGRESS: progress},
+        probe.method, url, headers=list(probe.headers),
+        timeout=probe.timeout, extensions=extensions,
     )
     response = await client.send(request, stream=True, follow_redirects=probe.follow_redirects)
     try:
@@ -119,6 +125,10 @@ async def _attempt(client: httpx.AsyncClient, probe: Probe, progress: _Progress,
 
 
 @functools.lru_cache(maxsize=4096)
+def origin_of(url: httpx.URL) -> tuple[bytes, bytes, int | None]:
+    return url.raw_scheme, url.raw_host.lower(), url.port or _DEFAULT_PORTS.get(url.raw_scheme)
+
+
 def parsed_url(url: str) -> httpx.URL:
     """httpx.URL is immutable, so each probe's URL is parsed once, not every check."""
     return httpx.URL(url)
@@ -291,13 +301,20 @@ class _OneShotTransport(httpx.AsyncBaseTransport):
         connection = httpcore.AsyncHTTPConnection(
             origin, ssl_context=self._ssl_context, network_backend=_Backend(progress)
         )
+        headers = request.headers.raw
+        private = request.extensions.get(_PRIVATE)
+        if private is not None and origin_of(url) != private[0]:
+            # A redirect to another origin: the probe's configured headers may be
+            # credentials (httpx itself drops only Authorization), so none go along.
+            headers = [(k, v) for k, v in headers if k.decode("latin-1").lower() not in private[1]]
         core_request = httpcore.Request(
             method=request.method,
             url=httpcore.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port,
                              target=url.raw_path),
-            headers=request.headers.raw,
+            headers=headers,
             content=request.stream,
-            extensions={k: v for k, v in request.extensions.items() if k != _PROGRESS},
+            extensions={k: v for k, v in request.extensions.items()
+                        if k not in (_PROGRESS, _PRIVATE)},
         )
         try:
             response = await connection.handle_async_request(core_request)
