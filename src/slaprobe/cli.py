@@ -137,17 +137,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     Example: slaprobe report --period 2026-11 --format html --output acme.html --client acme
     """
-    from .availability import build_report, report_to_dict
+    from .availability import report_to_dict
     from .render import render_report
-    from .store import Store
 
-    config = _config(args)
-    _check_client(args, config)
-    now = time.time()
-    start, end, partial = _period(args, config, now)
-    with Store(_db_path(args, config), readonly=True) as store:
-        report = build_report(config, store, start, end, now, client=args.client,
-                              partial=partial)
+    config, report = _build_report(args)
     data = report_to_dict(report)
     fmt = args.format or ("table" if sys.stdout.isatty() and not args.output else "json")
     text = render_report(data, fmt, width=_term_width(), color=_color() and not args.output)
@@ -164,8 +157,20 @@ def cmd_incidents(args: argparse.Namespace) -> int:
 
     Example: slaprobe incidents --period 2026-11 --client acme
     """
-    from .availability import build_report, incidents_list
+    from .availability import incidents_list
     from .render import render_incidents
+
+    config, report = _build_report(args)
+    rows = incidents_list(report)
+    fmt = args.format or ("table" if sys.stdout.isatty() and not args.output else "json")
+    text = render_incidents(rows, fmt, width=_term_width(), timezone=config.agent.timezone)
+    _emit(text, args.output)
+    return EXIT_OK
+
+
+def _build_report(args: argparse.Namespace):
+    """The configuration and the report for the period and client the flags name."""
+    from .availability import build_report
     from .store import Store
 
     config = _config(args)
@@ -175,11 +180,7 @@ def cmd_incidents(args: argparse.Namespace) -> int:
     with Store(_db_path(args, config), readonly=True) as store:
         report = build_report(config, store, start, end, now, client=args.client,
                               partial=partial)
-    rows = incidents_list(report)
-    fmt = args.format or ("table" if sys.stdout.isatty() and not args.output else "json")
-    text = render_incidents(rows, fmt, width=_term_width(), timezone=config.agent.timezone)
-    _emit(text, args.output)
-    return EXIT_OK
+    return config, report
 
 
 def _check_client(args: argparse.Namespace, config: Config) -> None:

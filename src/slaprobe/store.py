@@ -287,22 +287,26 @@ class Store:
         return self._id("agents", self._agent_ids, name, create)
 
     # -- writes ----------------------------------------------------------
-    def insert_checks(self, checks: Iterable[Check], *, update_state: bool = True) -> int:
-        """Store checks in one transaction; a check already stored is skipped. Returns new rows."""
+    def insert_checks(self, checks: Iterable[Check], *, update_state: bool = True,
+                      live: bool = False) -> int:
+        """Store checks in one transaction; a check already stored is skipped. Returns new rows.
+
+        `live`: the checks are the agent's own, in the order they were taken, so the
+        status view follows that order even if the wall clock stepped back meanwhile;
+        otherwise (imports) it keeps the check with the newest time.
+        """
         conn = self.conn
         try:
             with conn:
                 rows = []
-                newest: dict[int, Check] = {}
+                by_probe: dict[int, list[Check]] = {}
                 for c in checks:
                     pid = self.probe_id(c.probe, create=True)
                     aid = self.agent_id(c.agent, create=True)
                     rows.append((pid, int(round(c.ts * 1000)), aid, 1 if c.ok else 0, c.latency_ms,
                                  c.error, int(round(c.interval_s * 1000)), c.cert_days))
                     if update_state:
-                        prev = newest.get(pid)  # type: ignore[arg-type]
-                        if prev is None or c.ts >= prev.ts:
-                            newest[pid] = c  # type: ignore[index]
+                        by_probe.setdefault(pid, []).append(c)  # type: ignore[arg-type]
                 before = conn.total_changes
                 conn.executemany(
                     "INSERT OR IGNORE INTO checks (probe_id, ts_ms, agent_id, ok, latency_ms, error,"
@@ -312,8 +316,8 @@ class Store:
                 inserted = conn.total_changes - before
                 if inserted:
                     self._update_segments(rows)
-                if update_state and newest:
-                    self._advance_state(newest)
+                if update_state and by_probe:
+                    self._advance_state(by_probe, live)
                 return inserted
         except sqlite3.Error as e:
             raise StoreError(f"{self.path}: cannot write checks: {e}") from e
@@ -332,16 +336,21 @@ class Store:
             if row is not None and items[0][0] <= row[1]:
                 self._rebuild_segments(pid, aid, items[0][0])
                 continue
-            seg = list(row) if row is not None else None
-            for ts_ms, ok, interval_ms in items:
-                if seg is not None and _continues(tuple(seg), ts_ms, ok):  # type: ignore[arg-type]
-                    seg[1], seg[3], seg[4] = ts_ms, seg[3] + 1, interval_ms
-                    continue
-                if seg is not None:
-                    self._put_segment(pid, aid, seg)
-                seg = [ts_ms, ts_ms, ok, 1, interval_ms]
+            self._fold_segments(pid, aid, list(row) if row is not None else None, items)
+
+    def _fold_segments(self, pid: int, aid: int, seg: list[int] | None,
+                       checks: Iterable[tuple[int, int, int]]) -> None:
+        """Extend `seg` (first, last, ok, n, interval) by time-ordered (ts_ms, ok, interval_ms)
+        checks, writing each segment as it closes and the open one at the end."""
+        for ts_ms, ok, interval_ms in checks:
+            if seg is not None and _continues(tuple(seg), ts_ms, ok):  # type: ignore[arg-type]
+                seg[1], seg[3], seg[4] = ts_ms, seg[3] + 1, interval_ms
+                continue
             if seg is not None:
                 self._put_segment(pid, aid, seg)
+            seg = [ts_ms, ts_ms, ok, 1, interval_ms]
+        if seg is not None:
+            self._put_segment(pid, aid, seg)
 
     def _put_segment(self, pid: int, aid: int, seg: list[int]) -> None:
         self.conn.execute(
@@ -368,37 +377,39 @@ class Store:
             start = prev[1] + 1
         self.conn.execute("DELETE FROM segments WHERE probe_id = ? AND agent_id = ?"
                           " AND first_ms >= ?", (pid, aid, start))
-        seg = list(prev) if prev is not None else None
-        for ts_ms, ok, interval_ms in self.conn.execute(
+        raw = self.conn.execute(
             "SELECT ts_ms, ok, interval_ms FROM checks WHERE probe_id = ? AND agent_id = ?"
-            " AND ts_ms >= ? ORDER BY ts_ms", (pid, aid, start)):
-            if seg is not None and _continues(tuple(seg), ts_ms, ok):  # type: ignore[arg-type]
-                seg[1], seg[3], seg[4] = ts_ms, seg[3] + 1, interval_ms
-                continue
-            if seg is not None:
-                self._put_segment(pid, aid, seg)
-            seg = [ts_ms, ts_ms, ok, 1, interval_ms]
-        if seg is not None:
-            self._put_segment(pid, aid, seg)
+            " AND ts_ms >= ? ORDER BY ts_ms", (pid, aid, start)).fetchall()
+        self._fold_segments(pid, aid, list(prev) if prev is not None else None, raw)
 
     def pruned_before_ms(self) -> int | None:
         """Raw checks older than this were pruned; only segments remain there."""
         row = self.conn.execute("SELECT value FROM meta WHERE key = 'pruned_before_ms'").fetchone()
         return int(row[0]) if row else None
 
-    def _advance_state(self, newest: dict[int, Check]) -> None:
-        """Fold the newest check of each probe into probe_state (the status view)."""
-        for pid, c in newest.items():
-            ts_ms = int(round(c.ts * 1000))
+    def _advance_state(self, by_probe: dict[int, list[Check]], live: bool) -> None:
+        """Fold each probe's checks, one by one, into probe_state (the status view), so a
+        batch of several failed checks (a short interval, or checks kept in memory while
+        the database was unwritable) counts every one of them towards `confirm`."""
+        for pid, checks in by_probe.items():
             row = self.conn.execute(
                 "SELECT last_ts_ms, ok, since_ms, fails FROM probe_state WHERE probe_id = ?", (pid,)
             ).fetchone()
-            if row is not None and row[0] > ts_ms:
-                continue  # an older check arrived late (import): status keeps the newest
-            if row is not None and bool(row[1]) == c.ok:
-                since_ms, fails = row[2], (0 if c.ok else row[3] + 1)
-            else:
-                since_ms, fails = ts_ms, (0 if c.ok else 1)
+            state = None if row is None else (row[0], bool(row[1]), row[2], row[3])
+            last = None
+            for c in checks if live else sorted(checks, key=lambda c: c.ts):
+                ts_ms = int(round(c.ts * 1000))
+                if state is not None and state[0] >= ts_ms and not live:
+                    continue  # an older (or the same) check imported: status keeps the newest
+                if state is not None and state[1] == c.ok:
+                    state = (ts_ms, c.ok, state[2], 0 if c.ok else state[3] + 1)
+                else:
+                    state = (ts_ms, c.ok, ts_ms, 0 if c.ok else 1)
+                last = c
+            if last is None or state is None:
+                continue
+            ts_ms, _, since_ms, fails = state
+            c = last
             self.conn.execute(
                 "INSERT OR REPLACE INTO probe_state (probe_id, last_ts_ms, ok, since_ms, fails,"
                 " latency_ms, error, interval_ms, cert_days) VALUES (?,?,?,?,?,?,?,?,?)",
