@@ -31,6 +31,9 @@ Usage: ``probe_figures(probe, sla, spans, start, end, now, maintenance)``
 from __future__ import annotations
 
 from bisect import bisect_left
+from operator import itemgetter
+
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -293,15 +296,14 @@ def _incidents(down: Intervals, start: float, end: float, now: float,
 def _values_inside(samples: Sequence[tuple[float, float]], intervals: Intervals) -> list[float]:
     """Values of the (ts, value) samples, in time order, whose ts lies in the intervals."""
     out: list[float] = []
-    j, n = 0, len(intervals)
-    for ts, v in samples:
-        while j < n and intervals[j][1] <= ts:
-            j += 1
-        if j == n:
-            break
-        if intervals[j][0] <= ts:
-            out.append(v)
+    for start, end in intervals:  # few intervals, many samples: bisect each interval's slice
+        lo = bisect_left(samples, start, key=_ts)
+        hi = bisect_left(samples, end, lo, key=_ts)
+        out.extend([v for _, v in samples[lo:hi]])
     return out
+
+
+_ts = itemgetter(0)
 
 
 def _percentiles(values: list[float]) -> tuple[float | None, ...]:

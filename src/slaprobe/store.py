@@ -522,11 +522,10 @@ class Store:
         pid = self.probe_id(probe)
         if pid is None:
             return []
-        rows = self.conn.execute(
-            "SELECT ts_ms, latency_ms FROM checks WHERE probe_id = ? AND ts_ms >= ? AND ts_ms < ?"
-            " AND ok = 1 AND latency_ms IS NOT NULL", (pid, int(round(start * 1000)),
-                                                       int(round(end * 1000)))).fetchall()
-        return [(r[0] / 1000, r[1]) for r in rows]
+        return self.conn.execute(
+            "SELECT ts_ms / 1000.0, latency_ms FROM checks WHERE probe_id = ? AND ts_ms >= ?"
+            " AND ts_ms < ? AND ok = 1 AND latency_ms IS NOT NULL ORDER BY ts_ms",
+            (pid, int(round(start * 1000)), int(round(end * 1000)))).fetchall()
 
     def latency_histogram(self, probe: str, start: float, end: float) -> list[tuple[float, int, int]]:
         """(hour start, bucket, count) of pruned successful checks in hours within [start, end)."""
