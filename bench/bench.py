@@ -107,9 +107,14 @@ def children_of(pid: int) -> list[int]:
 
 def cpu_seconds(pid: int) -> float:
     """utime + stime of the whole process (every thread), seconds."""
+    return sum(cpu_split(pid))
+
+
+def cpu_split(pid: int) -> tuple[float, float]:
+    """(utime, stime) of the whole process (every thread), seconds."""
     data = Path(f"/proc/{pid}/stat").read_text()
     fields = data[data.rfind(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
 
 
 def rss_mb(pid: int) -> float:
@@ -346,12 +351,24 @@ def thread_cpu(pid: int) -> dict[str, float]:
 
 def steady_window(pid: int, seconds: float) -> dict:
     """The daemon's CPU (whole process, and per thread name) over a window of wall time."""
-    t0, c0, w0, m0 = thread_cpu(pid), cpu_seconds(pid), time.time(), time.monotonic()
+    s0, b0 = system_busy(), cpu_split(pid)
+    t0, w0, m0 = thread_cpu(pid), time.time(), time.monotonic()
     time.sleep(seconds)
-    t1, c1, w1, m1 = thread_cpu(pid), cpu_seconds(pid), time.time(), time.monotonic()
+    t1, w1, m1 = thread_cpu(pid), time.time(), time.monotonic()
+    s1, b1 = system_busy(), cpu_split(pid)
     threads = {k: round(t1.get(k, 0.0) - t0.get(k, 0.0), 3) for k in t1}
-    return {"cpu_s": c1 - c0, "wall0": w0, "wall1": w1, "seconds": m1 - m0,
-            "thread_cpu_s": threads}
+    user, system = b1[0] - b0[0], b1[1] - b0[1]
+    return {"cpu_s": user + system, "user_s": user, "system_s": system, "wall0": w0,
+            "wall1": w1, "seconds": m1 - m0, "thread_cpu_s": threads,
+            "machine_busy_cores": (s1 - s0) / (m1 - m0)}
+
+
+def system_busy() -> float:
+    """CPU seconds all processes on this machine have used (busy time of every core)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    v = [int(x) for x in fields]
+    idle = v[3] + (v[4] if len(v) > 4 else 0)
+    return (sum(v[:8]) - idle) / CLK_TCK
 
 
 # --------------------------------------------------------------------------- profiling
@@ -476,7 +493,8 @@ def bench_cpu(ctx: dict) -> dict:
     res: dict = {"rate": rate, "probes": n, "interval_s": interval_s, "window_s": window,
                  "slaprobe": {}, "exporter": {}, "profiles": {}}
     pyspy_bin = ctx["pyspy"]
-    for kind in a.kinds:
+    ex = ctx["exporter"]
+    for kind in a.kinds:  # each kind: slaprobe, then the exporter, close together in time
         log(f"bench 1: slaprobe {kind}: {n} probes every {interval_s:g}s ({rate:g}/s)")
         sp = Slaprobe(procs, ctx["py"], work, f"cpu-{kind}")
         try:
@@ -485,22 +503,25 @@ def bench_cpu(ctx: dict) -> dict:
             w = steady_window(sp.pid, window)
             late = sp.lateness()
             rss = rss_mb(sp.pid)
-            if pyspy_bin and a.profile_s > 0:
+            if pyspy_bin and a.profile_s > 0 and (kind == "http" or a.profile_raw_s > 0):
                 if kind == "http":
                     svg = HERE / "profile-http.svg"
                     log(f"bench 1: py-spy flame graph {svg.name} ({a.profile_s} s)")
                     pyspy(pyspy_bin, sp.pid, svg, a.profile_s, "flamegraph")
-                raw = work / f"profile-{kind}.txt"
-                log(f"bench 1: py-spy collapsed stacks for {kind} ({a.profile_raw_s} s)")
-                if pyspy(pyspy_bin, sp.pid, raw, a.profile_raw_s, "raw"):
-                    shutil.copy(raw, HERE / f"profile-{kind}.txt")
-                    res["profiles"][kind] = summarize_profile(raw)
+                if a.profile_raw_s > 0:
+                    raw = work / f"profile-{kind}.txt"
+                    log(f"bench 1: py-spy collapsed stacks for {kind} ({a.profile_raw_s} s)")
+                    if pyspy(pyspy_bin, sp.pid, raw, a.profile_raw_s, "raw"):
+                        shutil.copy(raw, HERE / f"profile-{kind}.txt")
+                        res["profiles"][kind] = summarize_profile(raw)
         finally:
             sp.stop()
         rows, ok = sp.count(w["wall0"], w["wall1"])
         stored_rate = rows / w["seconds"]
         res["slaprobe"][kind] = {
-            "cpu_s": w["cpu_s"], "checks": rows, "ok": ok, "stored_rate": stored_rate,
+            "cpu_s": w["cpu_s"], "user_s": w["user_s"], "system_s": w["system_s"],
+            "machine_busy_cores": w["machine_busy_cores"],
+            "checks": rows, "ok": ok, "stored_rate": stored_rate,
             "cpu_us_per_check": w["cpu_s"] / rows * 1e6 if rows else None,
             "cpu_percent_of_core": 100 * w["cpu_s"] / w["seconds"],
             "lateness": late, "rss_mb": rss, "thread_cpu_s": w["thread_cpu_s"],
@@ -510,9 +531,8 @@ def bench_cpu(ctx: dict) -> dict:
         log(f"  slaprobe {kind}: {_fmt(res['slaprobe'][kind]['cpu_us_per_check'])} µs/check, "
             f"{stored_rate:.0f} stored/s, ok {ok}/{rows}, p99 lateness "
             f"{_fmt(late['p99_ms'])} ms")
+        shutil.rmtree(sp.dir, ignore_errors=True)
 
-    ex = ctx["exporter"]
-    for kind in a.kinds:
         module, target = exporter_target(kind, ctx["nginx_port"])
         log(f"bench 1: blackbox_exporter {module} at {rate:g}/s (fixed-rate keep-alive driver)")
         ex.start()
@@ -555,7 +575,7 @@ def bench_throughput(ctx: dict) -> dict:
     a, procs, work = ctx["args"], ctx["procs"], ctx["work"]
     res: dict = {"slaprobe": {}, "exporter": {}, "criteria": {
         "lateness_p99_ms_max": 50, "stored_over_asked_min": 0.97, "ok_ratio_min": 0.99}}
-    for kind in a.kinds:
+    for kind in a.tput_kinds:
         steps = []
         best = None
         for rate in a.steps[kind]:
@@ -567,7 +587,8 @@ def bench_throughput(ctx: dict) -> dict:
             log(f"bench 2: slaprobe {kind} at {rate}/s ({n} probes every 1s)")
             try:
                 sp.start(kind, n, "1s", ctx["nginx_port"])
-                time.sleep(a.step_warmup)
+                # /metrics quantiles cover the last 5,000 checks: keep start-up out of them
+                time.sleep(max(a.step_warmup, 5000 / rate + 2 - a.step_window))
                 w = steady_window(sp.pid, a.step_window)
                 late = sp.lateness()
                 depth = sp.metrics().get("slaprobe_write_queue_depth")
@@ -575,10 +596,12 @@ def bench_throughput(ctx: dict) -> dict:
                 sp.stop()
             rows, ok = sp.count(w["wall0"], w["wall1"])
             stored = rows / w["seconds"]
+            dbl = db_lateness(sp.db, w["wall0"], w["wall1"], 1.0, time.time() - time.monotonic())
             step = {"asked": rate, "stored_rate": stored, "ok_ratio": ok / rows if rows else 0,
                     "lateness_p99_ms": late["p99_ms"], "lateness_p50_ms": late["p50_ms"],
                     "cpu_percent_of_core": 100 * w["cpu_s"] / w["seconds"],
-                    "write_queue_depth": depth,
+                    "write_queue_depth": depth, "db_lateness": dbl,
+                    "machine_busy_cores": w["machine_busy_cores"],
                     "cpu_us_per_check": w["cpu_s"] / rows * 1e6 if rows else None}
             step["pass"] = bool(late["p99_ms"] is not None and late["p99_ms"] <= 50
                                 and stored >= 0.97 * rate and step["ok_ratio"] >= 0.99)
@@ -594,12 +617,13 @@ def bench_throughput(ctx: dict) -> dict:
                                  "limit_reached": bool(steps) and not steps[-1]["pass"]}
 
     ex = ctx["exporter"]
-    for kind in a.kinds:
+    for kind in a.tput_kinds:
         module, target = exporter_target(kind, ctx["nginx_port"])
         ex.start()
         try:
             url = ex.url(module, target)
-            subprocess.run(["wrk", "-t1", "-c16", "-d2s", url], capture_output=True, timeout=30)
+            subprocess.run(["wrk", "-t1", "-c16", f"-d{1 if a.quick else 2}s", url],
+                           capture_output=True, timeout=30)  # warm the exporter up
             log(f"bench 2: wrk flat out on exporter {module} ({a.wrk_s} s, "
                 f"{a.wrk_conns} connections)")
             c0 = cpu_seconds(ex.proc.pid)
@@ -639,7 +663,7 @@ def bench_precision(ctx: dict) -> dict:
         startup_s = time.monotonic() - t_launch
         rss_start = rss_mb(sp.pid)
         time.sleep(interval + 2)  # every probe has run once
-        c0, w0, m0 = cpu_seconds(sp.pid), time.time(), time.monotonic()
+        c0, w0, m0, s0 = cpu_seconds(sp.pid), time.time(), time.monotonic(), system_busy()
         end = m0 + a.precision_window
         while True:
             left = end - time.monotonic()
@@ -651,7 +675,7 @@ def bench_precision(ctx: dict) -> dict:
             lat["scrape_s"] = time.monotonic() - t
             lat["at_s"] = t - m0
             scrapes.append(lat)
-        c1, w1, m1 = cpu_seconds(sp.pid), time.time(), time.monotonic()
+        c1, w1, m1, s1 = cpu_seconds(sp.pid), time.time(), time.monotonic(), system_busy()
         rss = rss_mb(sp.pid)
         offset = time.time() - time.monotonic()  # CLOCK_MONOTONIC is system-wide
     finally:
@@ -664,6 +688,7 @@ def bench_precision(ctx: dict) -> dict:
         "checks": rows, "ok": ok, "rate": rows / (m1 - m0),
         "cpu_percent_of_core": 100 * (c1 - c0) / (m1 - m0),
         "cpu_us_per_check": (c1 - c0) / rows * 1e6 if rows else None,
+        "machine_busy_cores": (s1 - s0) / (m1 - m0),
         "rss_mb": rss, "rss_mb_after_start": rss_start,
         "metrics_final": final, "metrics_scrapes": scrapes,
         "metrics_p99_max_ms": max((s["p99_ms"] or 0) for s in scrapes) if scrapes else None,
@@ -691,7 +716,7 @@ def db_lateness(db: Path, w0: float, w1: float, interval: float, offset: float) 
     late = []
     for pid, ts_ms in rows:
         x = (ts_ms / 1000 - offset - phases[pid]) % interval
-        if x > interval - 1.0:  # a check a hair early of its grid point (ms rounding)
+        if x > interval - 0.002:  # a hair early of its grid point (ms rounding of ts)
             x -= interval
         late.append(max(0.0, x) * 1000)
     if not late:
@@ -900,39 +925,55 @@ def bench_reports(ctx: dict) -> dict:
     res["year_pruned"] = {**year, "keep_raw_days": keep_days, "report_at_1000": extrapolate(
         yq, year["quarter"]["report"]["median_s"], py_n, year["full"]["report"]["median_s"],
         1000)}
-    res["storage"]["year_pruned"] = storage(ydb, py_n, 1.0)
+    res["storage"]["year_pruned"] = storage(ydb, py_n, 1.0,
+                                            pruned_years=(365 - keep_days) / 365)
     return res
 
 
-def storage(db: Path, n_probes: int, years: float | None) -> dict:
-    """VACUUM, then bytes per table (dbstat, else page counts of the whole file)."""
+def storage(db: Path, n_probes: int, years: float | None, pruned_years: float = 0.0) -> dict:
+    """VACUUM, then bytes per table from the dbstat virtual table (used bytes: page size
+    minus unused space, so a table smaller than a page is not rounded up to 4 KiB); without
+    dbstat only the file size is known. `years`: the span the segments cover;
+    `pruned_years`: the span whose raw ok checks were folded into latency_hist."""
     c = sqlite3.connect(str(db))
     try:
         c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         c.execute("PRAGMA journal_mode = DELETE")
         c.execute("VACUUM")
         size = db.stat().st_size
-        rows = {t: c.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-                for t in ("checks", "segments")}
+        names = [r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        rows = {t: c.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]
+                for t in ("checks", "segments", "latency_hist") if t in names}
         failed = c.execute("SELECT count(*) FROM checks WHERE ok = 0").fetchone()[0]
         try:
-            tables = dict(c.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name"))
+            stat = {name: {"pages_bytes": pg, "used_bytes": pg - unused}
+                    for name, pg, unused in c.execute(
+                        "SELECT name, sum(pgsize), sum(unused) FROM dbstat GROUP BY name")}
         except sqlite3.Error:
-            tables = {}
+            stat = {}
         c.execute("PRAGMA journal_mode = WAL")
     finally:
         c.close()
-    out: dict = {"file_bytes": size, "rows": rows, "failed_checks": failed,
-                 "table_bytes": tables, "dbstat": bool(tables),
-                 "file_bytes_per_check": size / rows["checks"] if rows["checks"] else None}
-    if tables:
-        out["checks_bytes_per_check"] = tables.get("checks", 0) / max(1, rows["checks"])
-        out["segments_bytes"] = tables.get("segments", 0)
-        out["segments_per_probe"] = rows["segments"] / n_probes
-        if "latency_hist" in tables:
-            out["latency_hist_bytes"] = tables["latency_hist"]
-    if years and tables:
-        out["segments_mb_per_probe_year"] = tables.get("segments", 0) / n_probes / years / 1e6
+    out: dict = {"file_bytes": size, "rows": rows, "failed_checks": failed, "tables": stat,
+                 "dbstat": bool(stat),
+                 "file_bytes_per_check": size / rows["checks"] if rows.get("checks") else None}
+    if stat:
+        used = lambda t: stat.get(t, {}).get("used_bytes", 0)  # noqa: E731
+        if rows.get("checks"):
+            out["checks_bytes_per_check"] = used("checks") / rows["checks"]
+        if rows.get("segments"):
+            out["segment_row_bytes"] = used("segments") / rows["segments"]
+        out["segments_per_probe"] = rows.get("segments", 0) / n_probes
+        if years:
+            out["segments_per_probe_year"] = rows.get("segments", 0) / n_probes / years
+            out["segments_mb_per_probe_year"] = used("segments") / n_probes / years / 1e6
+        if pruned_years and rows.get("latency_hist"):
+            hist = used("latency_hist") / n_probes / pruned_years
+            kept_failed = (out.get("checks_bytes_per_check", 0) * failed / n_probes
+                           / (years or 1.0))
+            out["latency_hist_mb_per_probe_year"] = hist / 1e6
+            out["long_term_mb_per_probe_year"] = (
+                out.get("segments_mb_per_probe_year", 0) + hist / 1e6 + kept_failed / 1e6)
     return out
 
 
@@ -1002,10 +1043,16 @@ def build_table(r: dict) -> list[list[str]]:
                      f"(file: {_fmt(raw.get('file_bytes_per_check'), 1)} B)",
                      anchor.get("per_check_text", "—"), "—", "—", "—"])
         y = st["year_raw"]
-        rows.append(["segments per steady probe-year",
-                     f"{_fmt(y.get('segments_mb_per_probe_year'), 4)} MB",
+        rows.append(["segments table per steady probe-year",
+                     f"{_fmt(y.get('segments_mb_per_probe_year'), 4)} MB "
+                     f"({_fmt(y.get('segments_per_probe_year'))} rows)",
                      anchor.get("per_probe_year_text", "—"), "—", "≤ 0.3 MB",
                      goal(y.get("segments_mb_per_probe_year"), 0.3)])
+        yp = st.get("year_pruned", {})
+        if yp.get("long_term_mb_per_probe_year") is not None:
+            rows.append([" … all kept after keep_raw (segments + latency_hist + failed checks)",
+                         f"{yp['long_term_mb_per_probe_year']:.2f} MB", "—", "—", "(≤ 0.3 MB)",
+                         goal(yp["long_term_mb_per_probe_year"], 0.3)])
     return rows
 
 
@@ -1053,6 +1100,20 @@ def machine() -> dict:
             "wrk": ver(["wrk", "-v"])}
 
 
+def source_digest() -> dict:
+    """Which slaprobe was measured: its path and a SHA-256 over its .py files (the tree
+    changes under concurrent development; git is not consulted here)."""
+    import hashlib
+    import slaprobe
+    root = Path(slaprobe.__file__).parent
+    h = hashlib.sha256()
+    files = sorted(root.rglob("*.py"))
+    for f in files:
+        h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes())
+    return {"path": str(root), "files": len(files), "sha256": h.hexdigest()[:16],
+            "version": getattr(slaprobe, "__version__", "?")}
+
+
 def prometheus_anchor(r: dict) -> dict:
     """What the exporter's checks would cost in Prometheus' TSDB at 1-2 bytes/sample."""
     per_probe = r.get("cpu", {}).get("exporter_samples_per_probe")
@@ -1079,6 +1140,12 @@ def write_results_md(r: dict, table: list[list[str]]) -> None:
         f"kernel {m['kernel']}; Python {m['python']}, SQLite {m['sqlite']}; "
         f"{m['nginx']}; {m['blackbox_exporter']}; {m['wrk']}.",
         "",
+        f"slaprobe measured: {r['slaprobe_source']['path']} (source digest "
+        f"{r['slaprobe_source']['sha256']}, {r['slaprobe_source']['files']} files). "
+        f"Load average at start {' '.join(r['loadavg_start'])}, at end "
+        f"{' '.join(r['loadavg_end'])} (other work shared this machine; see "
+        "`machine_busy_cores` per window in results.json).",
+        "",
         markdown_table(table),
         "",
         "The exporter's figures leave out Prometheus' scrape and storage cost, so every "
@@ -1089,27 +1156,35 @@ def write_results_md(r: dict, table: list[list[str]]) -> None:
     b1 = r.get("cpu")
     if b1:
         lines += ["## 1. CPU per check", "",
-                  "| kind | slaprobe µs/check | stored/s | ok | lateness p99 | RSS | "
-                  "exporter µs/probe | achieved/s | probe_success |", "|---|---|---|---|---|---|---|---|---|"]
+                  "| kind | slaprobe µs/check (user + system) | stored/s | ok | lateness p99 | RSS "
+                  "| machine busy (cores) | exporter µs/probe | achieved/s | probe_success | "
+                  "machine busy (cores) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
         for kind in b1["slaprobe"]:
             s, e = b1["slaprobe"][kind], b1["exporter"].get(kind, {})
-            lines.append(f"| {kind} | {_fmt(s['cpu_us_per_check'])} | {s['stored_rate']:.0f} | "
+            n = max(1, s["checks"])
+            lines.append(f"| {kind} | {_fmt(s['cpu_us_per_check'])} ({s['user_s'] / n * 1e6:.0f} + "
+                         f"{s['system_s'] / n * 1e6:.0f}) | {s['stored_rate']:.0f} | "
                          f"{s['ok']}/{s['checks']} | {_fmt(s['lateness']['p99_ms'], 2)} ms | "
-                         f"{s['rss_mb']:.0f} MB | {_fmt(e.get('target_cpu_us_per_request'))} | "
+                         f"{s['rss_mb']:.0f} MB | {s['machine_busy_cores']:.2f} | "
+                         f"{_fmt(e.get('target_cpu_us_per_request'))} | "
                          f"{e.get('achieved_rate', 0):.0f} | {e.get('expect_ok')}/"
-                         f"{e.get('completed')} |")
+                         f"{e.get('completed')} | {_fmt(e.get('machine_busy_cores'), 2)} |")
         lines.append("")
     b2 = r.get("throughput")
     if b2:
         lines += ["## 2. Throughput steps (slaprobe)", "",
-                  "| kind | asked/s | stored/s | ok ratio | lateness p50 / p99 | CPU % of a core "
-                  "| µs/check | verdict |", "|---|---|---|---|---|---|---|---|"]
+                  "| kind | asked/s | stored/s | ok ratio | lateness p50 / p99 (/metrics) | "
+                  "p99 / max from stored times | CPU % of a core | µs/check | machine busy "
+                  "(cores) | verdict |", "|---|---|---|---|---|---|---|---|---|---|"]
         for kind, s in b2["slaprobe"].items():
             for st in s["steps"]:
                 lines.append(f"| {kind} | {st['asked']} | {st['stored_rate']:.0f} | "
                              f"{st['ok_ratio']:.3f} | {_fmt(st['lateness_p50_ms'], 1)} / "
                              f"{_fmt(st['lateness_p99_ms'], 1)} ms | "
+                             f"{_fmt(st['db_lateness'].get('p99_ms'), 1)} / "
+                             f"{_fmt(st['db_lateness'].get('max_ms'), 1)} ms | "
                              f"{st['cpu_percent_of_core']:.0f} | {_fmt(st['cpu_us_per_check'])} |"
+                             f" {st.get('machine_busy_cores', 0):.2f} |"
                              f" {'pass' if st['pass'] else 'FAIL'} |")
         lines += ["", "| exporter module | probes/s flat out | CPU % | µs/probe |",
                   "|---|---|---|---|"]
@@ -1124,7 +1199,8 @@ def write_results_md(r: dict, table: list[list[str]]) -> None:
                   f"{b3['probes']:,} TCP probes every 30 s; start-up to first /metrics "
                   f"{b3['startup_s']:.1f} s; steady window {b3['window_s']:.0f} s, "
                   f"{b3['checks']:,} checks ({b3['ok']:,} ok), {b3['rate']:.0f}/s, "
-                  f"CPU {b3['cpu_percent_of_core']:.0f} % of a core "
+                  f"CPU {b3['cpu_percent_of_core']:.0f} % of a core (machine busy "
+                  f"{b3.get('machine_busy_cores', 0):.2f} cores) "
                   f"({_fmt(b3['cpu_us_per_check'])} µs/check), RSS {b3['rss_mb']:.0f} MB.", "",
                   "/metrics scrapes (quantiles over the last 5,000 checks):", "",
                   "| at s | p50 ms | p90 ms | p99 ms | scrape took s |", "|---|---|---|---|---|"]
@@ -1169,13 +1245,21 @@ def write_results_md(r: dict, table: list[list[str]]) -> None:
                          f"{ex['fixed_s']:.2f} | {ex['per_probe_ms']:.1f} |")
         lines += ["", f"Prune of the year to 90 days: {b4['prune']['deleted']:,} checks in "
                   f"{b4['prune']['seconds']:.1f} s.", "", "## 5. Storage", "",
-                  "| database | file bytes | checks | segments | bytes/check (checks table) | "
-                  "segments MB per probe-year |", "|---|---|---|---|---|---|"]
+                  "Bytes are used bytes from SQLite's dbstat (page size minus free space), "
+                  "after VACUUM.", "",
+                  "| database | file bytes | checks | bytes/check (checks table) | segments | "
+                  "bytes/segment | segments per probe-year | segments MB per probe-year | "
+                  "latency_hist MB per probe-year | all kept long-term, MB per probe-year |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for key, st in b4["storage"].items():
-            lines.append(f"| {key} | {st['file_bytes']:,} | {st['rows']['checks']:,} | "
-                         f"{st['rows']['segments']:,} | "
+            lines.append(f"| {key} | {st['file_bytes']:,} | {st['rows'].get('checks', 0):,} | "
                          f"{_fmt(st.get('checks_bytes_per_check'), 1)} | "
-                         f"{_fmt(st.get('segments_mb_per_probe_year'), 4)} |")
+                         f"{st['rows'].get('segments', 0):,} | "
+                         f"{_fmt(st.get('segment_row_bytes'), 1)} | "
+                         f"{_fmt(st.get('segments_per_probe_year'))} | "
+                         f"{_fmt(st.get('segments_mb_per_probe_year'), 4)} | "
+                         f"{_fmt(st.get('latency_hist_mb_per_probe_year'), 2)} | "
+                         f"{_fmt(st.get('long_term_mb_per_probe_year'), 2)} |")
         a = r.get("prometheus_anchor")
         if a:
             lines += ["", f"Anchor: one blackbox_exporter HTTP probe yields "
@@ -1225,26 +1309,31 @@ def parse_args() -> argparse.Namespace:
     a = p.parse_args()
     a.kinds = [k for k in a.kinds.split(",") if k]
     q = a.quick
+    # bench 1
     a.cpu_interval = 1.0
-    a.cpu_warmup = 4 if q else 6
-    a.cpu_window = 6 if q else 20
-    a.profile_s = 5 if q else 20
-    a.profile_raw_s = 4 if q else 10
-    a.step_warmup = 3 if q else 4
-    a.step_window = 4 if q else 6
+    a.cpu_warmup = 3 if q else 6
+    a.cpu_window = 5 if q else 15
+    a.profile_s = 5 if q else 20       # flame graph of the HTTP daemon
+    a.profile_raw_s = 0 if q else 8    # collapsed stacks of each kind, summarised
+    # bench 2
+    a.step_warmup = 2 if q else 4
+    a.step_window = 3 if q else 5
     a.steps = {"http": [400, 800, 1200, 1600, 2000, 2500, 3000, 4000],
                "tcp": [1000, 2000, 3000, 4000, 5000, 6000, 8000],
-               "icmp": [1000, 2000, 3000, 4000, 5000, 6000, 8000]}
+               "icmp": [1000, 2000, 4000, 8000, 12000, 16000]}
+    a.tput_kinds = ["http"] if q else a.kinds
     if q:
-        a.steps = {k: v[::2] for k, v in a.steps.items()}
-    a.wrk_s = 4 if q else 8
+        a.steps = {"http": [400, 1200], "tcp": [1000, 3000], "icmp": [2000, 8000]}
+    a.wrk_s = 3 if q else 8
     a.wrk_conns = 32
+    # bench 3
     a.precision_probes = 10_000
-    a.precision_window = 20.0 if q else 60.0
+    a.precision_window = 10.0 if q else 60.0
+    # bench 4 + 5
     a.month_probes = a.month_probes or (8 if q else 60)
     a.year_probes = a.year_probes or (2 if q else 8)
-    a.report_reps = 1 if q else 3
-    a.budget_s = (150 if q else 620)
+    a.report_reps = 1 if q else 2
+    a.budget_s = 200 if q else 640  # bench 2 stops stepping beyond this (since start)
     return a
 
 
@@ -1272,7 +1361,9 @@ def main() -> int:
     atexit.register(procs.stop_all)
     only = set(a.only.split(","))
     results: dict = {"date": dt.date.today().isoformat(), "quick": a.quick,
-                     "machine": machine(), "config": {k: v for k, v in vars(a).items()}}
+                     "machine": machine(), "slaprobe_source": source_digest(),
+                     "loadavg_start": Path("/proc/loadavg").read_text().split()[:3],
+                     "config": {k: v for k, v in vars(a).items()}}
     log(f"work dir {work}; {results['machine']['nproc']} CPUs, {results['machine']['cpu_model']}")
     ctx = {"args": a, "procs": procs, "work": work, "py": sys.executable,
            "pyspy": find_pyspy(sys.executable)}
@@ -1303,6 +1394,7 @@ def main() -> int:
             shutil.rmtree(work, ignore_errors=True)
         (HERE / ".work").unlink(missing_ok=True)
     results["elapsed_s"] = time.monotonic() - T_START
+    results["loadavg_end"] = Path("/proc/loadavg").read_text().split()[:3]
     results["prometheus_anchor"] = prometheus_anchor(results)
     table = build_table(results)
     print(render_table(table))

@@ -23,10 +23,16 @@ import asyncio
 import json
 import os
 import sys
-import time
 from urllib.parse import urlsplit
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def system_busy() -> float:
+    """Busy CPU seconds of the whole machine (every core), from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (sum(v[:8]) - v[3] - v[4]) / CLK_TCK
 
 
 def cpu_seconds(pid: int) -> float:
@@ -110,7 +116,8 @@ async def run(args: argparse.Namespace) -> dict:
           "waited_for_conn": 0, "cpu": {}}
 
     def sample(label: str) -> None:
-        st["cpu"][label] = (loop.time(), cpu_seconds(args.pid)) if args.pid else (loop.time(), 0.0)
+        st["cpu"][label] = (loop.time(), cpu_seconds(args.pid) if args.pid else 0.0,
+                            system_busy())
 
     loop.call_at(w_start, sample, "start")
     loop.call_at(w_end, sample, "end")
@@ -168,7 +175,7 @@ async def run(args: argparse.Namespace) -> dict:
         pool.get_nowait().writer.transport.abort()
     if "end" not in st["cpu"]:
         sample("end")
-    (t0, c0), (t1, c1) = st["cpu"]["start"], st["cpu"]["end"]
+    (t0, c0, b0), (t1, c1, b1) = st["cpu"]["start"], st["cpu"]["end"]
     lat = sorted(st.pop("win_lat"))
     n = st["win_done"]
     out = {
@@ -176,7 +183,7 @@ async def run(args: argparse.Namespace) -> dict:
         "achieved_rate": n / (t1 - t0) if t1 > t0 else 0.0,
         "expect_ok": st["win_expect"], "errors": st["errors"], "sent": st["sent"],
         "connections_opened": opened, "waited_for_conn": st["waited_for_conn"],
-        "target_cpu_s": c1 - c0,
+        "target_cpu_s": c1 - c0, "machine_busy_cores": (b1 - b0) / (t1 - t0) if t1 > t0 else None,
         "target_cpu_us_per_request": (c1 - c0) / n * 1e6 if n and args.pid else None,
         "latency_ms_p50": lat[len(lat) // 2] * 1000 if lat else None,
         "latency_ms_p99": lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000 if lat else None,

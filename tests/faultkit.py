@@ -344,8 +344,14 @@ def db_count(db: Path) -> int:
 
 
 def db_last_ts(db: Path) -> float | None:
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as conn:
+    """The newest stored check's time; None when there is none (or no schema yet)."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+    try:
         row = conn.execute("SELECT max(ts_ms) FROM checks").fetchone()
+    except sqlite3.OperationalError:  # killed before the first migration committed
+        return None
+    finally:
+        conn.close()
     return None if row[0] is None else row[0] / 1000
 
 
@@ -628,8 +634,8 @@ def kill_cycles(workdir: Path, url: str, cycles: int, *, seed: int = 0) -> list[
                 agent.kill()
         after = time.monotonic() - spawned
         check = integrity(db) if db.exists() else "ok"
-        last = db_last_ts(db) if db.exists() and check == "ok" else None
-        lost = None if fresh or last is None else killed_at - last
+        last = db_last_ts(db) if not fresh and check == "ok" else None
+        lost = None if last is None else killed_at - last
         out.append(KillCycle(n, fresh, after, check, lost, db_count(db)))
     return out
 
@@ -704,7 +710,8 @@ def many_down(workdir: Path, n: int = 2000, seconds: float = 10.0,
                 for q in ("0.5", "0.9", "0.99")}
     checks = by_probe(db_checks(agent.db))
     per_probe = Counter(sum(1 for c in cs if t0 <= c.ts < t1) for cs in checks.values())
-    per_probe[0] += n - len(checks)
+    if n > len(checks):
+        per_probe[0] += n - len(checks)  # probes never checked
     return ManyDown(n, t1 - t0, interval, dict(per_probe),
                     {q: v for q, v in lateness.items() if v is not None},
                     {c.error for cs in checks.values() for c in cs}, sampler.max_rss_mb)

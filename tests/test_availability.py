@@ -315,10 +315,13 @@ def test_report_json_shape():
     assert list(p) == ["id", "client", "client_name", "sla", "objective", "availability", "met",
                        "coverage", "up_seconds", "down_seconds", "unknown_seconds",
                        "maintenance_seconds", "outside_hours_seconds", "error_budget_seconds",
-                       "budget_left_seconds", "credit_percent", "incidents", "latency_ms"]
+                       "budget_left_seconds", "credit_percent", "incidents", "latency_ms",
+                       "excluded_seconds", "kpis", "latency_objective", "apdex"]
     assert p["incidents"] == [{"start": "2026-11-03T11:00:00+01:00",
                                "end": "2026-11-03T11:10:00+01:00", "seconds": 600.0,
-                               "maintenance_seconds": 300.0, "error_kinds": ["timeout"]}]
+                               "maintenance_seconds": 300.0, "overrun_seconds": 0.0,
+                               "error_kinds": ["timeout"]}]
+    assert p["excluded_seconds"] == {"maintenance": 600.0}
     assert p["latency_ms"] == {"p50": 10.0, "p95": 10.0, "p99": 10.0}
     c = data["clients"][0]
     assert list(c)[:3] == ["id", "name", "sla"] and c["probes"] == ["acme-web"]
@@ -330,7 +333,8 @@ def test_incidents_list_rows_sorted_by_start():
     rows = incidents_list(_report())
     assert rows == [{"probe": "acme-web", "client": "acme", "client_name": None,
                      "start": "2026-11-03T11:00:00+01:00", "end": "2026-11-03T11:10:00+01:00",
-                     "seconds": 600.0, "maintenance_seconds": 300.0, "error_kinds": ["timeout"]}]
+                     "seconds": 600.0, "maintenance_seconds": 300.0, "overrun_seconds": 0.0,
+                     "error_kinds": ["timeout"]}]
 
 
 def test_hours_intervals_used_for_sla_zone():

@@ -1045,12 +1045,18 @@ def test_later_tables_are_kept_unvalidated_in_extra(in_tmp: Path) -> None:
         dsn = "postgresql://db/slaprobe"
         [cluster]
         location = "fra1"
+        members = ["a", "b"]
         [[alerts]]
         kind = "webhook"
+        url = "http://127.0.0.1:9/hook"
         """)
     assert config.extra == {"central": {"dsn": "postgresql://db/slaprobe"},
-                            "cluster": {"location": "fra1"},
-                            "alerts": [{"kind": "webhook"}]}
+                            "cluster": {"location": "fra1", "members": ["a", "b"]},
+                            "alerts": [{"kind": "webhook", "url": "http://127.0.0.1:9/hook"}]}
+    assert [route.kind for route in config.alerts] == ["webhook"]  # validated: test_alerts.py
+    # validated too: test_cluster.py
+    assert config.central is not None and config.central.dsn == "postgresql://db/slaprobe"
+    assert config.cluster is not None and config.cluster.members == ("a", "b")
 
 
 def test_http_probe_keeps_all_its_options(in_tmp: Path) -> None:

@@ -134,11 +134,11 @@ def test_a_full_disk_is_survived_and_everything_written_once_space_is_freed(tmp_
     filler = small / "filler"
     try:
         def fill(agent):
-            with open(filler, "wb") as f:
+            # unbuffered: a short last write must not leave bytes for close() to flush
+            with open(filler, "wb", buffering=0) as f:
                 try:
                     while True:
                         f.write(b"\0" * 65536)
-                        f.flush()
                 except OSError:
                     pass
 
@@ -302,3 +302,34 @@ def test_a_deleted_database_whose_wal_a_reader_still_holds_is_restored_clean(tmp
         if reader is not None:
             reader.close()
     assert integrity(db) == "ok" and _stored(db) == 55
+
+
+def test_checks_written_in_one_batch_each_count_towards_confirm(tmp_path):
+    """A database outage hands the store hundreds of checks at once; `slaprobe status`
+    must still see every consecutive failure, and since when the probe has failed."""
+    from slaprobe.checks import Check
+    from slaprobe.store import Store
+
+    with Store(tmp_path / "s.db") as s:
+        s.insert_checks([Check("web", 1000.0, True, 1.0, None, 1.0, "a")], live=True)
+        s.insert_checks([Check("web", 1001.0 + i, False, None, "refused: x", 1.0, "a")
+                         for i in range(5)], live=True)
+        st = s.states()["web"]
+        assert (st.ok, st.fails, st.since, st.last_ts) == (False, 5, 1001.0, 1005.0)
+        # an import of the same checks again changes nothing
+        s.insert_checks([Check("web", 1001.0 + i, False, None, "refused: x", 1.0, "a")
+                         for i in range(5)])
+        assert s.states()["web"] == st
+
+
+def test_after_the_clock_steps_back_status_follows_the_newest_check_taken(tmp_path):
+    from slaprobe.checks import Check
+    from slaprobe.store import Store
+
+    with Store(tmp_path / "s.db") as s:
+        s.insert_checks([Check("web", 5000.0, True, 1.0, None, 1.0, "a")], live=True)
+        s.insert_checks([Check("web", 2000.0, False, None, "refused: x", 1.0, "a")], live=True)
+        st = s.states()["web"]
+        assert (st.ok, st.last_ts, st.fails) == (False, 2000.0, 1)
+        s.insert_checks([Check("web", 1000.0, True, 1.0, None, 1.0, "b")])  # an old import
+        assert s.states()["web"] == st

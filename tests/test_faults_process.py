@@ -27,7 +27,9 @@ KILL_CYCLES = 20
 MAX_LOST_SECONDS = 1.0  # the writer flushes every 250 ms; SIGKILL may lose what was queued
 SOAK_SECONDS = 60
 # Bounded buffers (recent checks, lateness samples, SQLite's page cache) fill for a few
-# minutes; a leak of even 100 bytes a check (~150 checks/s here) would be 0.9 MB/min.
+# minutes, and the /metrics figures job re-reads every failed check of the month each minute
+# (see test_the_metrics_figures_do_not_read_every_failed_check): about 1-1.7 MB/min here.
+# A leak of 1 KB a check (~150 checks/s) would be 9 MB/min.
 MAX_RSS_SLOPE_MB_PER_MIN = 5.0
 
 
@@ -75,15 +77,15 @@ def test_sigterm_during_a_burst_stores_every_check_the_targets_answered(tmp_path
         # each request the server saw is one check started just before it
         j = 0
         for seen in times:
-            while j < len(checks) and checks[j] < seen - 1.0:
+            while j < len(checks) and checks[j] < seen - 2.0:  # timeout 1 s, and slack
                 j += 1
-            if j < len(checks) and checks[j] <= seen + 0.01:
+            if j < len(checks) and checks[j] <= seen + 0.05:
                 j += 1
             else:
                 missing.append((pid, seen))
     # only checks in flight at SIGTERM may be missing: at most one per probe, at the end
     assert len(missing) <= n, missing[:10]
-    assert all(seen >= sigterm_at - 1.0 for _, seen in missing), missing[:10]
+    assert all(seen >= sigterm_at - 2.0 for _, seen in missing), missing[:10]
     assert len(answered) >= 2 * n
 
 
@@ -170,6 +172,10 @@ def test_wall_clock_jumps_move_check_times_but_not_the_schedule(tmp_path, monkey
     behind = [c for c in checks if c.ts < started - 300]
     assert len(before) >= 8 and len(ahead) >= 8 and len(behind) >= 8
     assert all(c.ok for c in checks)
+    from slaprobe.store import Store
+
+    with Store(tmp_path / "t.db", readonly=True) as store:  # status shows the latest taken
+        assert store.states()["web"].last_ts == max(c.ts for c in behind)
 
 
 @pytest.mark.slow
@@ -187,3 +193,69 @@ def test_a_soak_of_200_probes_has_no_unbounded_growth(tmp_path, record_property)
     half = result.samples[len(result.samples) // 2:]
     assert max(s.fds for s in half) - min(s.fds for s in half) <= 4, [s.fds for s in half]
     assert max(s.threads for s in result.samples) <= 12
+
+
+@pytest.mark.xfail(strict=True, reason="needs fix in daemon.py Daemon.run: SIGHUP keeps its "
+                   "default action (terminate) until loop.add_signal_handler runs, which is "
+                   "after self.writer.start() has opened the database (up to busy_timeout = "
+                   "30 s when it is locked); install the signal handlers before "
+                   "writer.start(), or signal.signal(SIGHUP, SIG_IGN) first thing in cmd_run")
+@pytest.mark.slow
+def test_a_sighup_while_the_daemon_starts_is_not_fatal(tmp_path):
+    import sqlite3
+
+    with SwitchableHTTP() as server:
+        text = config_text([http_probe("web", server.url, interval="100ms")])
+        with Agent(tmp_path, text) as first:  # create the database
+            first.wait_checks(1)
+            first.stop()
+        lock = sqlite3.connect(tmp_path / "t.db", isolation_level=None)
+        lock.execute("BEGIN EXCLUSIVE")  # start-up now waits to open the database
+        try:
+            with Agent(tmp_path, text) as agent:
+                time.sleep(1.5)
+                agent.signal(signal.SIGHUP)  # e.g. a config tool reloading it at once
+                time.sleep(0.5)
+                alive = agent.alive()
+                lock.execute("COMMIT")
+                if alive:
+                    agent.wait_checks(5)
+                    agent.stop()
+        finally:
+            lock.close()
+    assert alive, agent.log()
+
+
+@pytest.mark.xfail(strict=True, reason="needs fix in availability.py read_segments (and "
+                   "daemon.py _period_figures): every raw failed check of the period is read "
+                   "(store.failed_checks) only to name error kinds, so the /metrics figures job "
+                   "(every 60 s) grows with the length of an outage without bound (50 probes "
+                   "down for 12 min: 36k rows, 1.3 s CPU; a day: ~4M rows). Add "
+                   "build_report(..., error_kinds=False) that lets each failed segment stand "
+                   "as one failure (the same down time) and use it in _period_figures")
+def test_the_metrics_figures_do_not_read_every_failed_check(tmp_path, monkeypatch):
+    import slaprobe.daemon as daemon_mod
+    from slaprobe.checks import Check
+    from slaprobe.config import parse_config
+    from slaprobe.store import Store
+
+    path = tmp_path / "probes.toml"
+    config = parse_config(config_text([http_probe("web", "http://127.0.0.1:9/",
+                                                  interval="1s")]), path)
+    now = time.time()
+    with Store(tmp_path / "t.db") as store:  # one probe down for the last 20,000 s
+        store.insert_checks([Check("web", now - 20_000 + i, False, None, "refused: x", 1.0,
+                                   "t1") for i in range(20_000)], live=True)
+    read = []
+    original = Store.failed_checks
+
+    def counting(self, *args, **kwargs):
+        rows = original(self, *args, **kwargs)
+        read.append(len(rows))
+        return rows
+
+    monkeypatch.setattr(Store, "failed_checks", counting)
+    daemon = daemon_mod.Daemon(config, tmp_path / "t.db", config_path=path)
+    figures = daemon._period_figures()
+    assert figures["web"][0] == 0.0  # down all along
+    assert sum(read) < 100, f"read {sum(read)} failed checks to compute one availability"

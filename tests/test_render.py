@@ -45,14 +45,18 @@ def make_report() -> dict[str, Any]:
     acme-web: gold, missed (budget left -217.74 s), one incident half in
     maintenance and one not; globex-api: silver, business hours, nothing
     measured (availability null); lab-ping: no client, no SLA, an incident
-    still ongoing at the end of the period.
+    still ongoing at the end of the period. The first acme-web incident starts
+    inside window m1 and overruns it by 5 minutes; window night-fw (third
+    party, retroactive) lies outside globex's business hours.
     """
     web_up, web_down = 2_585_054.4, 2_805.6
     web_incidents = [
         {"start": "2026-11-03T10:00:00+00:00", "end": "2026-11-03T10:10:00+00:00",
-         "seconds": 600.0, "maintenance_seconds": 300.0, "error_kinds": ["timeout"]},
+         "seconds": 600.0, "maintenance_seconds": 300.0, "overrun_seconds": 300.0,
+         "error_kinds": ["timeout"]},
         {"start": "2026-11-17T22:14:05.500000+00:00", "end": "2026-11-17T22:55:51.100000+00:00",
-         "seconds": 2505.6, "maintenance_seconds": 0.0, "error_kinds": ["status", "tls"]},
+         "seconds": 2505.6, "maintenance_seconds": 0.0, "overrun_seconds": 0.0,
+         "error_kinds": ["status", "tls"]},
     ]
     web = {
         "sla": "gold", "objective": 99.9,
@@ -62,13 +66,24 @@ def make_report() -> dict[str, Any]:
         "maintenance_seconds": 600.0, "outside_hours_seconds": 0.0,
         "error_budget_seconds": 2587.86, "budget_left_seconds": -217.74,
         "credit_percent": 10.0, "incidents": web_incidents,
+        "excluded_seconds": {"maintenance": 600.0},
+        "kpis": {"incidents": 2, "mttr_seconds": 1552.8, "mtbf_seconds": web_up / 2,
+                 "longest_incident_seconds": 2505.6},
+        "latency_objective": {"threshold_ms": 500.0, "objective": 99.0, "attained": 98.7125,
+                              "met": False},
+        "apdex": {"score": 0.9394, "t_ms": 500.0},
     }
     globex = {
         "sla": "silver", "objective": 99.5, "availability": None, "met": None,
         "coverage": 0.0, "up_seconds": 0.0, "down_seconds": 0.0, "unknown_seconds": 576_000.0,
         "maintenance_seconds": 0.0, "outside_hours_seconds": 2_016_000.0,
         "error_budget_seconds": 0.0, "budget_left_seconds": 0.0, "credit_percent": None,
-        "incidents": [],
+        "incidents": [], "excluded_seconds": {},
+        "kpis": {"incidents": 0, "mttr_seconds": None, "mtbf_seconds": None,
+                 "longest_incident_seconds": None},
+        "latency_objective": {"threshold_ms": 1500.0, "objective": 95.0, "attained": None,
+                              "met": None},
+        "apdex": {"score": None, "t_ms": 1500.0},
     }
     lab_down = 1200.0
     return {
@@ -87,12 +102,28 @@ def make_report() -> dict[str, Any]:
              "error_budget_seconds": None, "budget_left_seconds": None, "credit_percent": None,
              "incidents": [{"start": "2026-11-30T22:40:00+00:00", "end": None,
                             "seconds": lab_down, "maintenance_seconds": 0.0,
-                            "error_kinds": ["loss"]}],
-             "latency_ms": {"p50": 0.412, "p95": 0.9, "p99": 3.07}},
+                            "overrun_seconds": 0.0, "error_kinds": ["loss"]}],
+             "latency_ms": {"p50": 0.412, "p95": 0.9, "p99": 3.07},
+             "excluded_seconds": {},
+             "kpis": {"incidents": 1, "mttr_seconds": lab_down,
+                      "mtbf_seconds": MONTH - lab_down, "longest_incident_seconds": lab_down},
+             "latency_objective": None, "apdex": {"score": 0.998, "t_ms": 500.0}},
         ],
         "clients": [
             {"id": "acme", "name": "ACME Corp", "probes": ["acme-web"], **web},
             {"id": "globex", "name": "Globex Industries", "probes": ["globex-api"], **globex},
+        ],
+        "windows": [
+            {"id": "m1", "category": "maintenance", "reason": "database upgrade",
+             "ticket": "CHG-1042", "start": "2026-11-03T09:55:00+00:00",
+             "end": "2026-11-03T10:05:00+00:00", "seconds": 600.0, "probes": ["acme-web"],
+             "retroactive": False, "first_seen": "2026-10-28T16:02:11.250000+01:00",
+             "excluded_down_seconds": 300.0},
+            {"id": "night-fw", "category": "third-party", "reason": "carrier firewall swap",
+             "ticket": None, "start": "2026-11-12T01:00:00+01:00",
+             "end": "2026-11-12T03:00:00+01:00", "seconds": 7200.0, "probes": ["globex-api"],
+             "retroactive": True, "first_seen": "2026-11-20T09:30:00+01:00",
+             "excluded_down_seconds": 0.0},
         ],
     }
 
@@ -100,10 +131,12 @@ def make_report() -> dict[str, Any]:
 INCIDENT_ROWS: list[dict[str, Any]] = [
     {"probe": "acme-web", "client": "acme", "client_name": "ACME Corp",
      "start": "2026-11-03T10:00:00+00:00", "end": "2026-11-03T10:10:00+00:00",
-     "seconds": 600.0, "maintenance_seconds": 300.0, "error_kinds": ["timeout"]},
+     "seconds": 600.0, "maintenance_seconds": 300.0, "overrun_seconds": 300.0,
+     "error_kinds": ["timeout"]},
     {"probe": "lab-ping", "client": None, "client_name": None,
      "start": "2026-11-30T22:40:00+00:00", "end": None,
-     "seconds": 1200.0, "maintenance_seconds": 0.0, "error_kinds": ["loss", "dns"]},
+     "seconds": 1200.0, "maintenance_seconds": 0.0, "overrun_seconds": 0.0,
+     "error_kinds": ["loss", "dns"]},
 ]
 
 CHECK_ROWS: list[dict[str, Any]] = [
@@ -237,6 +270,7 @@ def test_csv_rows_and_numbers() -> None:
     assert [(r["type"], r["id"]) for r in rows] == [
         ("client", "acme"), ("client", "globex"),
         ("probe", "acme-web"), ("probe", "globex-api"), ("probe", "lab-ping"),
+        ("window", "m1"), ("window", "night-fw"),
     ]
     web = rows[2]
     assert web["client"] == "ACME Corp"
@@ -317,6 +351,8 @@ def hostile_report(name: str) -> dict[str, Any]:
     web["client_name"] = name
     web["incidents"][0]["error_kinds"] = [name]
     report["probes"][2]["id"] = name
+    report["windows"][0]["reason"] = name
+    report["windows"][1]["ticket"] = name
     return report
 
 

@@ -11,6 +11,7 @@ Usage: ``report = build_report(config, store, start, end, now=time.time())``
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -19,6 +20,7 @@ from zoneinfo import ZoneInfo
 from .checks import Check
 from .config import Config, Probe
 from .errors import InputError
+from .exclusions import WindowUse, window_uses
 from .figures import (
     Figures,
     Incident,
@@ -27,10 +29,11 @@ from .figures import (
     client_figures,
     error_kind,
     figures_of_probe,
+    hours_in,
     measure_probe,
     probe_figures,
 )
-from .intervals import union
+from .intervals import Intervals, union
 from .maintenance import covers, window_intervals
 from .spans import Span
 from .store import bucket_value
@@ -51,6 +54,7 @@ class Report:
     timezone: str  # the agent's zone, in which times are written
     probes: tuple[Figures, ...]
     clients: tuple[Figures, ...]
+    windows: tuple[WindowUse, ...] = ()  # each window occurrence covering a reported probe
 
 
 class CheckSource(Protocol):
@@ -191,7 +195,8 @@ def _lookback_enough(before: list[Check] | list[Span], crossing: set[str], confi
 
 def build_report(config: Config, store: CheckSource, start: float, end: float, now: float,
                  client: str | None = None, *, partial: bool | None = None,
-                 latency: bool = True) -> Report:
+                 latency: bool = True, first_seen: Mapping[str, float] | None = None,
+                 seen_since: float | None = None) -> Report:
     """The SLA report for ``[start, end)``: every probe and client, or one client's.
 
     1. Expand each maintenance window once over the period.
@@ -205,6 +210,9 @@ def build_report(config: Config, store: CheckSource, start: float, end: float, n
 
     `partial` defaults to "the period reaches `now`" (``end >= now``), which is
     what `periods.resolve_period` says for every way of giving a period.
+    `first_seen` (window id -> when slaprobe first saw it as it is) and
+    `seen_since` (when it began recording) mark retroactive windows; see
+    `windows_seen.first_seen` and `exclusions`.
 
     Usage: ``build_report(config, Store(path, readonly=True), start, end, time.time())``
     """
@@ -218,15 +226,20 @@ def build_report(config: Config, store: CheckSource, start: float, end: float, n
     for p in probes:
         sla = config.sla_for_probe(p)
         maint = union(*[iv for w, iv in windows if covers(w, p)], ())
+        categories: dict[str, Intervals] = {}
+        for w, iv in windows:
+            if iv and covers(w, p):
+                categories[w.category] = union(categories.get(w.category, ()), iv)
         lookback = sla.min_downtime if sla else 0.0
         if isinstance(store, SegmentSource):
             spans, failures, samples = read_segments(store, p, start, end, lookback, now,
                                                      latency=latency)
             m = measure_probe(p, sla, spans, now, maint, config.agent.quorum,
-                              failures=failures, samples=samples)
+                              failures=failures, samples=samples, categories=categories)
         else:
             spans = read_spans(store, p, start, end, lookback)
-            m = measure_probe(p, sla, spans, now, maint, config.agent.quorum)
+            m = measure_probe(p, sla, spans, now, maint, config.agent.quorum,
+                              categories=categories)
         measures[p.id] = m
         owner = config.clients.get(p.client) if p.client else None
         probe_figs.append(figures_of_probe(m, sla, start, end, now,
@@ -236,8 +249,12 @@ def build_report(config: Config, store: CheckSource, start: float, end: float, n
                        [measures[p.id] for p in probes if p.client == c.id], start, end, now)
         for c in clients
     )
+    uses = window_uses(config.maintenance,
+                       [(p, measures[p.id].timeline.down, hours_in(config.sla_for_probe(p),
+                                                                   start, end))
+                        for p in probes], start, end, first_seen or {}, seen_since)
     return Report(start, end, end >= now if partial is None else partial, now,
-                  config.agent.timezone, tuple(probe_figs), client_figs)
+                  config.agent.timezone, tuple(probe_figs), client_figs, uses)
 
 
 def _iso(ts: float | None, zone: ZoneInfo) -> str | None:
@@ -258,14 +275,41 @@ def _figures_dict(f: Figures, zone: ZoneInfo, *, is_client: bool) -> dict[str, A
         "budget_left_seconds": f.budget_left_seconds, "credit_percent": f.credit_percent,
         "incidents": [
             {"start": _iso(i.start, zone), "end": _iso(i.end, zone), "seconds": i.seconds,
-             "maintenance_seconds": i.maintenance_seconds, "error_kinds": list(i.error_kinds)}
+             "maintenance_seconds": i.maintenance_seconds, "overrun_seconds": i.overrun_seconds,
+             "error_kinds": list(i.error_kinds)}
             for i in f.incidents
         ],
         "latency_ms": {"p50": f.latency_p50, "p95": f.latency_p95, "p99": f.latency_p99},
+        **review_figures(f),
     }
     if is_client:
         body["probes"] = list(f.probes)
     return head | body
+
+
+def review_figures(f: Figures) -> dict[str, Any]:
+    """Excluded time by category, KPIs, latency objective and Apdex of one entry (JSON)."""
+    k, lo, ap = f.kpis, f.latency_objective, f.apdex
+    return {
+        "excluded_seconds": dict(f.excluded_seconds),
+        "kpis": None if k is None else {
+            "incidents": k.incidents, "mttr_seconds": k.mttr_seconds,
+            "mtbf_seconds": k.mtbf_seconds, "longest_incident_seconds": k.longest_incident_seconds,
+        },
+        "latency_objective": None if lo is None else {
+            "threshold_ms": lo.threshold_ms, "objective": lo.objective, "attained": lo.attained,
+            "met": lo.met,
+        },
+        "apdex": None if ap is None else {"score": ap.score, "t_ms": ap.t_ms},
+    }
+
+
+def _window_dict(u: WindowUse, zone: ZoneInfo) -> dict[str, Any]:
+    return {"id": u.id, "category": u.category, "reason": u.reason, "ticket": u.ticket,
+            "start": _iso(u.start, zone), "end": _iso(u.end, zone), "seconds": u.seconds,
+            "probes": list(u.probes), "retroactive": u.retroactive,
+            "first_seen": _iso(u.first_seen, zone),
+            "excluded_down_seconds": u.excluded_down_seconds}
 
 
 def report_to_dict(report: Report) -> dict[str, Any]:
@@ -277,6 +321,7 @@ def report_to_dict(report: Report) -> dict[str, Any]:
         "generated_at": _iso(report.generated_at, zone),
         "probes": [_figures_dict(f, zone, is_client=False) for f in report.probes],
         "clients": [_figures_dict(f, zone, is_client=True) for f in report.clients],
+        "windows": [_window_dict(u, zone) for u in report.windows],
     }
 
 
@@ -284,7 +329,7 @@ def incidents_list(report: Report) -> list[dict[str, Any]]:
     """Rows of `slaprobe incidents`: every probe incident, by start time (then probe id).
 
     Keys: probe, client, client_name, start, end (None while ongoing), seconds,
-    maintenance_seconds, error_kinds; times as in `report_to_dict`.
+    maintenance_seconds, overrun_seconds, error_kinds; times as in `report_to_dict`.
     """
     zone = ZoneInfo(report.timezone)
     pairs = sorted(((i, f) for f in report.probes for i in f.incidents),
@@ -292,6 +337,7 @@ def incidents_list(report: Report) -> list[dict[str, Any]]:
     return [
         {"probe": f.id, "client": f.client, "client_name": f.client_name,
          "start": _iso(i.start, zone), "end": _iso(i.end, zone), "seconds": i.seconds,
-         "maintenance_seconds": i.maintenance_seconds, "error_kinds": list(i.error_kinds)}
+         "maintenance_seconds": i.maintenance_seconds, "overrun_seconds": i.overrun_seconds,
+         "error_kinds": list(i.error_kinds)}
         for i, f in pairs
     ]

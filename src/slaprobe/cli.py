@@ -18,6 +18,7 @@ from pathlib import Path
 from . import __version__
 from .config import Config, find_config_path, load_config
 from .errors import ConfigError, InputError, SlaprobeError, StoreError
+from .portal import cmd_portal
 from .sanitize import inert
 
 log = logging.getLogger("slaprobe")
@@ -59,12 +60,46 @@ def _config(args: argparse.Namespace) -> Config:
     return config
 
 
+def _note_windows(args: argparse.Namespace, config: Config, *, create: bool = False,
+                  ) -> tuple[dict[str, float], float | None]:
+    """Record when the configuration's maintenance windows were first seen (for
+    "retroactive"), then read that record: (window id -> first seen, recording began).
+    Never fails the command; see windows_seen."""
+    from .windows_seen import note_windows, read_seen
+
+    db = _db_path(args, config)
+    note_windows(config, db, time.time(), create=create)
+    return read_seen(db, config.maintenance)
+
+
+def _noting_loader(args: argparse.Namespace):
+    """`load_config` for SIGHUP reloads that also records the windows of the new file."""
+    def load(path: Path) -> Config:
+        config = load_config(path)
+        _note_windows(args, config, create=True)
+        return config
+
+    return load
+
+
 def _db_path(args: argparse.Namespace, config: Config | None) -> Path:
     if args.db:
         return Path(args.db)
     if config is not None:
         return config.agent.database
     return Path("slaprobe.db")
+
+
+def _reader(args: argparse.Namespace, config: Config | None):
+    """What reports and exports read: the local SQLite file, or with --central the
+    [central] PostgreSQL (the same reads, so the same arithmetic)."""
+    if getattr(args, "central", False) and config is not None:
+        from .central import open_central
+
+        return open_central(config)
+    from .store import Store
+
+    return Store(_db_path(args, config), readonly=True)
 
 
 def _console(width: int | None = None):
@@ -90,8 +125,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     Example: slaprobe check --config /etc/slaprobe/probes.toml
     """
     config = _config(args)
+    _note_windows(args, config)
     print(f"{config.path}: ok — {len(config.probes)} probes, {len(config.clients)} clients, "
-          f"{len(config.slas)} SLAs, {len(config.maintenance)} maintenance windows")
+          f"{len(config.slas)} SLAs, {len(config.maintenance)} maintenance windows, "
+          f"{len(config.alerts)} alert routes")
     return EXIT_OK
 
 
@@ -106,7 +143,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     name = args.name or os.environ.get("SLAPROBE_NAME")
     if name:
         config = replace(config, agent=replace(config.agent, name=name))
-    daemon = Daemon(config, _db_path(args, config), config_path=config.path)
+    _check_scale_out(config)
+    _note_windows(args, config, create=True)
+    daemon = Daemon(config, _db_path(args, config), config_path=config.path,
+                    load=_noting_loader(args))
     if not args.once:
         return asyncio.run(daemon.run())
     results = asyncio.run(daemon.run_once())
@@ -120,6 +160,21 @@ def cmd_run(args: argparse.Namespace) -> int:
                      "error": check.error})
     _stdout_text(render_check_results(rows, width=_term_width(), color=_color()))
     return EXIT_OK if all(c.ok for _, c in results) else EXIT_FAIL
+
+
+def _check_scale_out(config: Config) -> None:
+    """[cluster]: this agent must be a member; [central]: psycopg must be installed."""
+    where = config.path or "probes.toml"
+    if config.cluster and config.agent.name not in config.cluster.members:
+        raise ConfigError([f"{where}: agent name {config.agent.name!r} is not one of [cluster] "
+                           f"members ({', '.join(config.cluster.members)}); give "
+                           "--name NAME or $SLAPROBE_NAME, or [agent] name"])
+    if config.central:
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            raise ConfigError([f"{where}: [central] needs the psycopg package: "
+                               "pip install 'slaprobe[central]'"]) from None
 
 
 def _term_width() -> int:
@@ -171,16 +226,81 @@ def cmd_incidents(args: argparse.Namespace) -> int:
 def _build_report(args: argparse.Namespace):
     """The configuration and the report for the period and client the flags name."""
     from .availability import build_report
-    from .store import Store
 
     config = _config(args)
     _check_client(args, config)
     now = time.time()
     start, end, partial = _period(args, config, now)
-    with Store(_db_path(args, config), readonly=True) as store:
+    first_seen, seen_since = _note_windows(args, config)
+    with _reader(args, config) as store:
         report = build_report(config, store, start, end, now, client=args.client,
-                              partial=partial)
+                              partial=partial, first_seen=first_seen, seen_since=seen_since)
     return config, report
+
+
+def cmd_statement(args: argparse.Namespace) -> int:
+    """A frozen monthly statement: the month's report stored with its SHA-256; `verify` rechecks.
+
+    Makes the report of --period once, stores it (with when it was made, the
+    SHA-256 of its canonical JSON and a digest of its inputs), writes it with
+    the hash on it, and prints "sha256: HEX" as the last line. `verify`
+    computes the month again: exit 0 unchanged, 1 figures moved (each named),
+    2 no statement of that period.
+
+    Example: slaprobe statement --period 2026-10 --client acme --format html --output acme.html
+             slaprobe statement verify --period 2026-10 --client acme
+    """
+    from .periods import month_period
+    from .render import render_report
+    from .statement import (
+        compute_statement,
+        make_statement,
+        newest_statement,
+        verification_lines,
+        verify_statement,
+    )
+    from .store import Store
+    from .windows_seen import record
+
+    config = _config(args)
+    _check_client(args, config)
+    period = args.period.strip()
+    tz = config.agent.timezone
+    now = time.time()
+    _, end = month_period(period, tz)
+    if end > now:
+        raise InputError(f"--period {period}: the month has not ended yet; a statement freezes "
+                         "a whole month (use `slaprobe report` for the month so far)")
+    db = _db_path(args, config)
+    if not db.exists():
+        raise StoreError(f"{db}: no database here yet (has `slaprobe run` written to it?)")
+    with Store(db) as store:
+        record(store.conn, config.maintenance, now)
+        data, inputs = compute_statement(config, store, period, args.client, now)
+        if args.action == "verify":
+            stored = newest_statement(store.conn, period, args.client)
+            if stored is None:
+                who = f" for client {args.client}" if args.client else ""
+                print(f"slaprobe: no statement of {period}{who}; make one with "
+                      f"`slaprobe statement --period {period}`", file=sys.stderr)
+                return EXIT_INPUT
+            result = verify_statement(stored, data, inputs)
+            _stdout_text("\n".join(inert(line) for line in verification_lines(result, tz)))
+            return EXIT_OK if result.unchanged else EXIT_FAIL
+        made = make_statement(store.conn, period, args.client, data, inputs, now)
+    fmt = args.format or ("json" if args.output else "table")
+    text = render_report({**data, "statement": made.header(tz)}, fmt, width=_term_width(),
+                         color=_color() and not args.output)
+    if args.output:
+        _emit(text, args.output)
+    else:
+        _stdout_text(text)
+    print(f"statement #{made.id} of {period} stored", file=sys.stderr)
+    if fmt == "json" and not args.output:  # stdout stays one JSON document; the hash is in it
+        print(f"sha256: {made.sha256}", file=sys.stderr)
+    else:
+        print(f"sha256: {made.sha256}")
+    return EXIT_OK
 
 
 def _check_client(args: argparse.Namespace, config: Config) -> None:
@@ -216,7 +336,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     """
     from .jsonl import write_jsonl
     from .periods import parse_instant
-    from .store import Store
 
     config: Config | None
     try:
@@ -228,7 +347,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     tz = config.agent.timezone if config else "UTC"
     start = parse_instant(args.from_, tz, field="--from") if args.from_ else None
     end = parse_instant(args.to, tz, field="--to") if args.to else None
-    with Store(_db_path(args, config), readonly=True) as store:
+    if args.central and config is None:
+        raise InputError("--central needs the configuration ([central] dsn)")
+    with _reader(args, config) as store:
         write_jsonl(store.iter_all(start, end, args.probe), sys.stdout)
     sys.stdout.flush()
     return EXIT_OK
@@ -299,14 +420,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     formats = ["table", "json", "csv", "md", "html"]
     p = add("report", cmd_report, parents=[period])
+    p.add_argument("--central", action="store_true", help="read the central PostgreSQL of [central] instead of the local database")
     p.add_argument("--format", choices=formats, help="default: table on a terminal, else json")
     p.add_argument("--output", metavar="FILE", help="write atomically to FILE instead of stdout")
     p.add_argument("--fail-on-breach", action="store_true",
                    help="exit 1 when any reported objective is missed")
     p = add("incidents", cmd_incidents, parents=[period])
+    p.add_argument("--central", action="store_true", help="read the central PostgreSQL of [central] instead of the local database")
     p.add_argument("--format", choices=["table", "json", "csv", "md"])
     p.add_argument("--output", metavar="FILE")
+    p = add("statement", cmd_statement)
+    p.add_argument("action", nargs="?", choices=["verify"],
+                   help="verify: recompute the month and compare with the newest statement")
+    p.add_argument("--period", metavar="YYYY-MM", required=True,
+                   help="the calendar month (in [agent] timezone); it must have ended")
+    p.add_argument("--client", metavar="ID", help="only this client and its probes")
+    p.add_argument("--format", choices=formats,
+                   help="default: table, or json with --output")
+    p.add_argument("--output", metavar="FILE", help="write atomically to FILE instead of stdout")
+    p = add("portal", cmd_portal)
+    p.add_argument("--output", metavar="DIR", required=True,
+                   help="the folder to write the site into (created if missing)")
+    p.add_argument("--client", metavar="ID", help="a site for this client only")
     p = add("export", cmd_export)
+    p.add_argument("--central", action="store_true", help="read the central PostgreSQL of [central] instead of the local database")
     p.add_argument("--from", dest="from_", metavar="T")
     p.add_argument("--to", metavar="T")
     p.add_argument("--probe", metavar="ID")

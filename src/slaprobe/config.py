@@ -44,6 +44,7 @@ from ._config_lines import (
     sub_table,
     table_array,
 )
+from ._config_alerts import AlertRoute, alert_routes
 from .durations import format_duration
 from .errors import ConfigError
 
@@ -56,10 +57,14 @@ EXTRA_TABLES = ("central", "cluster", "alerts")
 TOP_LEVEL_KEYS = ("agent", "sla", "clients", "probes", "maintenance", *EXTRA_TABLES)
 AGENT_KEYS = ("name", "database", "timezone", "interval", "timeout", "metrics", "quorum",
               "keep_raw")
-SLA_KEYS = ("objective", "hours", "timezone", "min_downtime", "credits")
+SLA_KEYS = ("objective", "hours", "timezone", "min_downtime", "credits", "latency")
 CREDIT_KEYS = ("below", "percent")
+LATENCY_KEYS = ("threshold", "objective")
 CLIENT_KEYS = ("name", "sla")
-PROBE_KEYS = ("id", "kind", "client", "interval", "timeout", "retries", "confirm")
+PROBE_KEYS = ("id", "kind", "client", "interval", "timeout", "retries", "confirm", "locations",
+              "public")
+CENTRAL_KEYS = ("dsn", "batch", "interval")
+CLUSTER_KEYS = ("location", "members")
 PROBE_KIND_KEYS = {
     "http": ("url", "method", "headers", "expect_status", "body_contains", "max_latency",
              "verify_tls", "follow_redirects", "cert_expiry_warn_days"),
@@ -84,6 +89,14 @@ class CreditTier:
 
 
 @dataclass(frozen=True)
+class LatencyObjective:
+    """`latency = { threshold = "500ms", objective = 99.0 }`: that share of checks this fast."""
+
+    threshold: float  # seconds; a successful check at or under it is fast enough
+    objective: float  # percent of successful checks in eligible time
+
+
+@dataclass(frozen=True)
 class SLA:
     id: str
     objective: float  # percent, e.g. 99.9
@@ -91,6 +104,7 @@ class SLA:
     timezone: str = "UTC"  # where `hours` are read (defaults to agent.timezone)
     min_downtime: float = 0.0  # seconds
     credits: tuple[CreditTier, ...] = ()  # sorted by `below`, highest first
+    latency: LatencyObjective | None = None  # response-time objective, also Apdex's T
 
 
 @dataclass(frozen=True)
@@ -109,6 +123,7 @@ class Probe:
     timeout: float = 10.0  # seconds, per attempt
     retries: int = 0
     confirm: int = 1
+    public: bool = False  # listed by id and state on the client portal (portal.py)
     # http
     url: str | None = None
     method: str = "GET"
@@ -125,6 +140,7 @@ class Probe:
     # icmp
     count: int = 3
     max_loss: float = 0.0  # the check fails when loss ratio > max_loss
+    locations: tuple[str, ...] = ()  # [cluster] locations that run it; empty: every one
     line: int | None = None  # where the [[probes]] table starts in the file
 
 
@@ -158,6 +174,23 @@ class Agent:
 
 
 @dataclass(frozen=True)
+class Central:
+    """[central]: the PostgreSQL system of record the agent ships its checks to."""
+
+    dsn: str  # libpq URI or key=value string; the password may come from PGPASSWORD/.pgpass
+    batch: int = 5000  # checks per shipment
+    interval: float = 5.0  # seconds between shipments when caught up
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """[cluster]: this agent's location and the members sharing that location's probes."""
+
+    location: str
+    members: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path | None
     agent: Agent
@@ -165,8 +198,11 @@ class Config:
     clients: dict[str, Client] = field(default_factory=dict)
     probes: dict[str, Probe] = field(default_factory=dict)  # in file order
     maintenance: tuple[Maintenance, ...] = ()
+    alerts: tuple[AlertRoute, ...] = ()  # [[alerts]] routes, validated (_config_alerts)
     # [central], [cluster], [[alerts]] as parsed: their own modules validate them.
     extra: dict[str, Any] = field(default_factory=dict)
+    central: Central | None = None
+    cluster: Cluster | None = None
     # Not errors, but worth telling the operator (slaprobe check prints them).
     warnings: tuple[str, ...] = ()
 
@@ -398,10 +434,15 @@ class _Builder:
         windows = self.windows(table_array(self.problems, data, "maintenance"), agent,
                                clients, probes)
         extra = self.extra(data)
+        central = self.central(extra.get("central"))
+        cluster = self.cluster(extra.get("cluster"), agent, "name" in _table(data, "agent"),
+                               probes)
+        alerts = alert_routes(self, extra.get("alerts", []), clients, probes)
         if not probes and "probes" not in data:
             self.warnings.add((), "no [[probes]] defined: the agent has nothing to check")
         return Config(path=self.path, agent=agent, slas=slas, clients=clients, probes=probes,
-                      maintenance=windows, extra=extra,
+                      maintenance=windows, extra=extra, central=central, cluster=cluster,
+                      alerts=alerts,
                       warnings=tuple(self.warnings.messages()))
 
     def top_level(self, data: dict[str, Any]) -> None:
@@ -429,6 +470,75 @@ class _Builder:
                 form = f"[[{name}]] tables" if kind is list else f"a [{name}] table"
                 self.problems.add((name,), f"{name} must be {form}, got {describe(data[name])}")
         return out
+
+    # -- [central], [cluster] ---------------------------------------------
+
+    def central(self, value: dict[str, Any] | None) -> Central | None:
+        if value is None:
+            return None
+        t = Table(self.problems, value, ("central",), "[central]")
+        t.check_keys(CENTRAL_KEYS)
+        dsn = t.text("dsn", None, required=True)
+        if dsn is not None:
+            why, password = _dsn_problem(dsn)
+            if why:
+                t.error("dsn", why)
+                dsn = None
+            elif password:
+                self.inline_secrets = True
+            elif why is None and password is None:
+                self.warnings.add(("central",), "[central] needs the psycopg package to ship "
+                                  "checks: pip install 'slaprobe[central]'")
+        batch = t.integer("batch", 5000, 1, 1_000_000)
+        interval = t.duration("interval", 5.0)
+        return None if dsn is None else Central(dsn=dsn, batch=batch, interval=interval)
+
+    def cluster(self, value: dict[str, Any] | None, agent: Agent, named: bool,
+                probes: dict[str, Probe]) -> Cluster | None:
+        """[cluster]; an [agent] name written in the file must be a member (one given by
+        `run --name` or $SLAPROBE_NAME is checked when the agent starts)."""
+        if value is None:
+            for probe in probes.values():
+                if probe.locations:
+                    self.warnings.add(("probes", list(probes).index(probe.id), "locations"),
+                                      f"probe {probe.id!r} field 'locations': has no effect "
+                                      "without [cluster]")
+            return None
+        t = Table(self.problems, value, ("cluster",), "[cluster]")
+        t.check_keys(CLUSTER_KEYS)
+        location = t.text("location", None, required=True)
+        if location is not None and not PROBE_ID.fullmatch(location):
+            t.error("location", f"{location!r} may use only a-z, 0-9, '.', '_' and '-'")
+            location = None
+        members: list[str] = []
+        if t.raw("members", True) is not MISSING:
+            for i, name in enumerate(t.id_list("members")):
+                if name in members:
+                    t.error("members", f"{name!r} is listed twice", at=(i,))
+                else:
+                    members.append(name)
+            if not members and isinstance(t.data["members"], list):
+                t.error("members", "needs at least one agent name")
+        if named and members and agent.name not in members:
+            self.problems.add(("agent", "name"), f"[agent] field 'name': {agent.name!r} is not "
+                                                 f"one of [cluster] members "
+                                                 f"({', '.join(members)})")
+        if location is None or not members:
+            return None
+        return Cluster(location=location, members=tuple(members))
+
+    @staticmethod
+    def locations(t: Table) -> tuple[str, ...]:
+        out: list[str] = []
+        for i, name in enumerate(t.id_list("locations")):
+            if not PROBE_ID.fullmatch(name):
+                t.error("locations", f"{name!r} may use only a-z, 0-9, '.', '_' and '-'",
+                        at=(i,))
+            elif name in out:
+                t.error("locations", f"{name!r} is listed twice", at=(i,))
+            else:
+                out.append(name)
+        return tuple(out)
 
     # -- [agent] ----------------------------------------------------------
 
@@ -491,8 +601,27 @@ class _Builder:
                 timezone=t.zone("timezone", agent.timezone),
                 min_downtime=t.duration("min_downtime", 0.0, allow_zero=True),
                 credits=self.credits(t),
+                latency=self.latency(t),
             )
         return out
+
+    def latency(self, sla: Table) -> LatencyObjective | None:
+        """`latency = { threshold = "500ms", objective = 99.0 }`, or None when not given."""
+        value = sla.raw("latency", False)
+        if value is MISSING:
+            return None
+        where = sla.where + ("latency",)
+        if not isinstance(value, dict):
+            sla.error("latency", 'expected { threshold = "500ms", objective = 99.0 }, '
+                                 f"got {describe(value)}")
+            return None
+        t = Table(self.problems, value, where, f"{sla.subject} latency")
+        t.check_keys(LATENCY_KEYS)
+        threshold = t.duration("threshold", None, required=True)
+        objective = t.number("objective", None, 0, 100, lo_open=True, required=True)
+        if threshold is None or objective is None:
+            return None
+        return LatencyObjective(threshold=threshold, objective=objective)
 
     def credits(self, sla: Table) -> tuple[CreditTier, ...]:
         value = sla.raw("credits", False)
@@ -580,6 +709,8 @@ class _Builder:
             timeout=t.duration("timeout", agent.timeout),
             retries=t.integer("retries", 0, 0),
             confirm=t.integer("confirm", 1, 1),
+            locations=self.locations(t),
+            public=t.boolean("public", False),
             line=self.lines.line_of(t.where),
         )
         specific = {"http": self.http, "tcp": self.tcp, "icmp": self.icmp}
@@ -678,26 +809,32 @@ class _Builder:
             out.append((name, text))
         return tuple(out)
 
-    def secret(self, t: Table, header: str, spec: dict[str, Any]) -> str | None:
-        """The value of {env = "VAR"} or {file = "PATH"}; None after a problem."""
-        where = (header,)
-        prefix = f"header {header!r}"
+    def secret(self, t: Table, header: str, spec: dict[str, Any], *, key: str = "headers",
+               prefix: str | None = None) -> str | None:
+        """The value of {env = "VAR"} or {file = "PATH"}; None after a problem.
+
+        Problems are reported on field `key` (default: the header `header` of
+        "headers"; an alert route passes e.g. key="url"), each message led by
+        `prefix` (default "header 'NAME'"; "" for none).
+        """
+        where = (header,) if key == "headers" else ()
+        lead = f"header {header!r}: " if prefix is None else (f"{prefix}: " if prefix else "")
         unknown = [k for k in spec if k not in SECRET_KEYS]
         if unknown or len(spec) != 1:
-            t.error("headers", f'{prefix}: write {{ env = "VAR" }} or {{ file = "PATH" }}, '
+            t.error(key, f'{lead}write {{ env = "VAR" }} or {{ file = "PATH" }}, '
                                f"got keys {', '.join(map(repr, spec)) or 'none'}", at=where)
             return None
         source, ref = next(iter(spec.items()))
         if not isinstance(ref, str) or not ref:
-            t.error("headers", f"{prefix}: {source} must be a non-empty string", at=where)
+            t.error(key, f"{lead}{source} must be a non-empty string", at=where)
             return None
         if source == "env":
             if not ENV_NAME.fullmatch(ref):
-                t.error("headers", f"{prefix}: {ref!r} is not an environment variable name",
+                t.error(key, f"{lead}{ref!r} is not an environment variable name",
                         at=where)
                 return None
             if ref not in self.environ:
-                t.error("headers", f"{prefix}: environment variable {ref} is not set", at=where)
+                t.error(key, f"{lead}environment variable {ref} is not set", at=where)
                 return None
             text = self.environ[ref]
             origin = f"environment variable {ref}"
@@ -711,12 +848,12 @@ class _Builder:
             except (OSError, UnicodeDecodeError, ValueError) as e:
                 reason = (e.strerror if isinstance(e, OSError) and e.strerror
                           else "not UTF-8 text" if isinstance(e, UnicodeDecodeError) else str(e))
-                t.error("headers", f"{prefix}: cannot read {str(secret_path)!r}: {reason}",
+                t.error(key, f"{lead}cannot read {str(secret_path)!r}: {reason}",
                         at=where)
                 return None
             origin = f"file {secret_path}"
         if not text:
-            t.error("headers", f"{prefix}: {origin} is empty", at=where)
+            t.error(key, f"{lead}{origin} is empty", at=where)
             return None
         return text
 
@@ -799,6 +936,35 @@ def _foreign_keys(kind: str) -> dict[str, str]:
             hint = " (an http probe takes its host from 'url')" if key == "host" else ""
             out[key] = f"is for {' and '.join(kinds)} probes, not {kind}{hint}"
     return out
+
+
+def _table(data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _dsn_problem(dsn: str) -> tuple[str | None, bool | None]:
+    """(why `dsn` is not a libpq connection string or None, whether it holds a password).
+
+    libpq parses it (through psycopg) without connecting; the second item is None
+    when psycopg is missing and the string could not be parsed for real. Messages
+    never quote the string: it may hold a password.
+    """
+    uri = dsn.startswith(("postgresql://", "postgres://"))
+    if not uri and not re.match(r"\s*[A-Za-z_]+\s*=", dsn):
+        return ('expected a libpq connection string: "postgresql://HOST/DBNAME" or '
+                '"host=HOST dbname=DBNAME" (PG* environment variables fill in the rest)', False)
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+    except ImportError:
+        return None, None
+    try:
+        params = conninfo_to_dict(dsn)
+    except Exception:  # psycopg.ProgrammingError: libpq could not parse it
+        return ("not a valid libpq connection string (see "
+                "https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNSTRING)",
+                False)
+    return None, bool(params.get("password"))
 
 
 def _url_problem(url: str) -> str | None:

@@ -23,10 +23,13 @@ import signal
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from .alerts import AlertManager, start_alerts
 from .checks import Check
+from .cluster import probes_run_here
 from .config import Config, Probe, load_config
 from .durations import format_duration
 from .errors import ConfigError
@@ -34,6 +37,9 @@ from .probes import Outcome, ProbeContext, run_check
 from .sanitize import inert
 from .schedule import first_due, next_due
 from .writer import Writer
+
+if TYPE_CHECKING:
+    from .shipper import Shipper
 
 log = logging.getLogger("slaprobe.daemon")
 
@@ -107,6 +113,8 @@ class Daemon:
         self._notifier = None
         self._metrics = None
         self.period_figures: dict[str, tuple[float | None, float | None]] = {}
+        self.shipper: Shipper | None = None  # with [central]: its backlog shows in /metrics
+        self.alerts: AlertManager | None = None  # while run() runs (alerts.py)
 
     # -- one check -------------------------------------------------------
     async def _check(self, probe: Probe) -> Check | None:
@@ -143,6 +151,8 @@ class Daemon:
         live.last_ts = check.ts
         self.health.checks_total += 1
         self.health.recent_checks.append(time.monotonic())
+        if self.alerts is not None:
+            self.alerts.on_check(probe, check, live)
 
     async def _probe_loop(self, probe: Probe) -> None:
         due = first_due(probe.id, probe.interval, time.monotonic())
@@ -197,7 +207,14 @@ class Daemon:
         return f"{len(self._tasks)} probes, {down} down"
 
     def _apply(self, config: Config) -> None:
-        """Start, stop or restart probe tasks so they match `config` (unchanged ones keep running)."""
+        """Start, stop or restart probe tasks so they match `config` (unchanged ones keep running).
+
+        With [cluster], only this member's share of its location's probes runs here.
+        """
+        if config.cluster and self.agent_name not in config.cluster.members:
+            log.warning("agent %s is not one of [cluster] members (%s): it runs no probes",
+                        self.agent_name, ", ".join(config.cluster.members))
+        config = replace(config, probes=probes_run_here(config, self.agent_name))
         self.config = config
         for pid in list(self._tasks):
             old, task = self._tasks[pid]
@@ -224,6 +241,10 @@ class Daemon:
         else:
             if new.agent.database != self.config.agent.database:
                 log.warning("reload: [agent] database changed; restart to use the new file")
+            if (new.central, new.cluster and new.cluster.location) != (
+                    self.config.central, self.config.cluster and self.config.cluster.location):
+                log.warning("reload: [central] or [cluster] location changed; restart to ship "
+                            "there (probe ownership follows the new members now)")
             if new.agent.metrics != self.config.agent.metrics:
                 log.warning("reload: [agent] metrics changed; restart to move the endpoint")
             self._apply(new)
@@ -285,6 +306,25 @@ class Daemon:
         with Store(self.db_path) as store:
             return store.prune(time.time() - self.config.agent.keep_raw)
 
+    async def _start_shipping(self) -> asyncio.Task[None] | None:
+        """[central]: the shipper task; without it, the outbox is turned off."""
+        from .shipper import Shipper, stop_shipping
+
+        central = self.config.central
+        if central is None:
+            try:
+                dropped = await asyncio.to_thread(stop_shipping, self.db_path)
+            except Exception as e:  # noqa: BLE001 - never stop probing for the outbox
+                log.error("outbox: could not turn shipping off: %s", e)
+            else:
+                if dropped:
+                    log.info("no [central]: %d unshipped checks dropped from the outbox", dropped)
+            return None
+        location = self.config.cluster.location if self.config.cluster else None
+        self.shipper = Shipper(central, self.db_path, agent=self.agent_name, location=location,
+                               keep_raw=self.config.agent.keep_raw)
+        return asyncio.create_task(self.shipper.run(), name="shipper")
+
     async def _stop_metrics(self) -> None:
         if self._metrics is not None:
             await self._metrics.close()
@@ -301,16 +341,20 @@ class Daemon:
             loop.add_signal_handler(sig, self._stop.set)
         loop.add_signal_handler(signal.SIGHUP, self.reload)
         helpers: list[asyncio.Task[None]] = []
+        ship_task: asyncio.Task[None] | None = None
         try:
             async with ProbeContext() as ctx:
                 self._ctx = ctx
                 await self._start_metrics()
+                self.alerts = await start_alerts(lambda: self.config, self.db_path,
+                                                 self.agent_name)
                 self._apply(self.config)
                 helpers = [asyncio.create_task(self._lag_monitor()),
                            asyncio.create_task(self._notify_loop())]
                 if self._metrics is not None:
                     helpers.append(asyncio.create_task(self._figures_loop()))
                 helpers.append(asyncio.create_task(self._retention_loop()))
+                ship_task = await self._start_shipping()
                 gc.collect()
                 gc.freeze()  # start-up objects leave the collector's walks (PERFORMANCE.md)
                 log.info("slaprobe agent %s running %d probes, writing %s", self.agent_name,
@@ -325,11 +369,15 @@ class Daemon:
                     t.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 self._tasks.clear()
+                if self.alerts is not None:
+                    await self.alerts.close()
                 await self._stop_metrics()
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
             await asyncio.to_thread(self.writer.close)
+            if self.shipper is not None:  # every check is in the outbox now: ship the rest
+                await self.shipper.finish(ship_task)
         log.info("stopped; %d checks written", self.writer.stats.written)
         return 0
 

@@ -24,6 +24,13 @@ Choices where the SPEC leaves room:
   checks in the client's hours outside that probe's own maintenance.
 - The error budget is computed in exact decimal arithmetic from the
   objective as written (99.9 -> 1/1000), so 82260 s gives exactly 82.26 s.
+- Overrun: an incident that starts inside maintenance (for a client: while
+  every probe then down is in its own maintenance) and goes on after the
+  window has `overrun_seconds` = its down time outside maintenance, i.e.
+  ``seconds - maintenance_seconds``; it already counts against the SLA. An
+  incident starting outside maintenance has 0.
+- Excluded time by category, KPIs, the latency objective and Apdex: see
+  `exclusions` and `kpis`.
 
 Usage: ``probe_figures(probe, sla, spans, start, end, now, maintenance)``
 """
@@ -40,8 +47,10 @@ from fractions import Fraction
 
 from .checks import ERROR_KINDS
 from .config import SLA, Client, Probe
+from .exclusions import excluded_by_category
 from .hours import hours_intervals
 from .intervals import (
+    Interval,
     Intervals,
     clip,
     complement,
@@ -52,6 +61,8 @@ from .intervals import (
     total,
     union,
 )
+from .kpis import DEFAULT_APDEX_T_MS, Apdex, Kpis, LatencyAttainment, apdex, \
+    latency_attainment, service_kpis
 from .spans import Span
 from .timeline import Timeline, group_by_agent, probe_timeline
 
@@ -67,6 +78,7 @@ class Incident:
     seconds: float
     maintenance_seconds: float
     error_kinds: tuple[str, ...] = ()
+    overrun_seconds: float = 0.0  # down after the window it started in had ended
 
 
 @dataclass(frozen=True)
@@ -95,6 +107,10 @@ class Figures:
     latency_p95: float | None
     latency_p99: float | None
     probes: tuple[str, ...] = ()  # a client's probe ids
+    excluded_seconds: tuple[tuple[str, float], ...] = ()  # maintenance_seconds per category
+    kpis: Kpis | None = None
+    latency_objective: LatencyAttainment | None = None  # None: the SLA sets no latency
+    apdex: Apdex | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +122,8 @@ class ProbeMeasure:
     maintenance: Intervals  # windows covering the probe (at least over the period)
     failures: tuple[tuple[float, float, str], ...] = ()  # (from, until, kind) of failed checks
     samples: tuple[tuple[float, float], ...] = ()  # (ts, latency_ms) of ok checks, time order
+    # the windows covering the probe by category: (category, intervals)
+    categories: tuple[tuple[str, Intervals], ...] = ()
 
 
 def error_kind(error: str | None) -> str:
@@ -117,20 +135,23 @@ def error_kind(error: str | None) -> str:
 def measure_probe(probe: Probe, sla: SLA | None, spans: SpanInput, now: float,
                   maintenance: Intervals, quorum: int | None = None, *,
                   failures: Sequence[tuple[float, float, str]] | None = None,
-                  samples: Sequence[tuple[float, float]] | None = None) -> ProbeMeasure:
+                  samples: Sequence[tuple[float, float]] | None = None,
+                  categories: Mapping[str, Intervals] | None = None) -> ProbeMeasure:
     """Build the probe's timeline and collect its failures and latency samples.
 
     `maintenance` is the time of the windows covering the probe, as (start,
     end) pairs in any order. A failure is kept with the time it stands for,
     so an incident names exactly the kinds of the failed checks standing in
-    it, however far back the caller read.
+    it, however far back the caller read. `categories` splits `maintenance`
+    by window category (without it, all is "maintenance").
     """
+    cats = tuple((c, normalize(iv)) for c, iv in (categories or {}).items())
     by_agent = spans if isinstance(spans, Mapping) else group_by_agent(spans)
     timeline = probe_timeline(by_agent, confirm=probe.confirm, now=now, quorum=quorum,
                               min_downtime=sla.min_downtime if sla else 0.0)
     if failures is not None and samples is not None:  # read apart (segments + raw details)
         return ProbeMeasure(probe, timeline, normalize(maintenance), tuple(sorted(failures)),
-                            tuple(sorted(samples)))
+                            tuple(sorted(samples)), cats)
     failures = []
     samples = []
     for agent_spans in by_agent.values():
@@ -146,7 +167,8 @@ def measure_probe(probe: Probe, sla: SLA | None, spans: SpanInput, now: float,
                 failures.append((s.first, stop, error_kind(s.error)))
     failures.sort()
     samples.sort()
-    return ProbeMeasure(probe, timeline, normalize(maintenance), tuple(failures), tuple(samples))
+    return ProbeMeasure(probe, timeline, normalize(maintenance), tuple(failures), tuple(samples),
+                        cats)
 
 
 def probe_figures(probe: Probe, sla: SLA | None, spans: SpanInput,
@@ -170,17 +192,22 @@ def figures_of_probe(m: ProbeMeasure, sla: SLA | None, period_start: float, peri
     maint = clip(m.maintenance, period_start, period_end)
     eligible = subtract(hours, maint)
     up = total(intersect(m.timeline.up, eligible))
-    down = total(intersect(m.timeline.down, eligible))
+    counted = intersect(m.timeline.down, eligible)
+    down = total(counted)
     incidents = _incidents(
         m.timeline.down, period_start, period_end, now, [m.failures],
-        lambda s, e: total(clip(maint, s, e)),
+        lambda s, e: total(clip(maint, s, e)), lambda t: _inside(maint, t),
     )
-    latency = _percentiles(_values_inside(m.samples, eligible))
+    values = _values_inside(m.samples, eligible)
+    failed = _count_inside(m.failures, eligible)
+    excluded = intersect(hours, maint)
     p = m.probe
     return _figures(
         p.id, None, p.client, client_name, sla, up, down, total(eligible),
-        total(intersect(hours, maint)), (period_end - period_start) - total(hours),
-        incidents, latency, (),
+        total(excluded), (period_end - period_start) - total(hours),
+        incidents, _percentiles(values), (),
+        excluded=_by_category(excluded, [m], period_start, period_end),
+        kpis=service_kpis(incidents, counted, up), latencies=values, failed=failed,
     )
 
 
@@ -209,17 +236,46 @@ def client_figures(client: Client, sla: SLA | None, measures: Sequence[ProbeMeas
     incidents = _incidents(
         union(*[m.timeline.down for m in measures], ()), period_start, period_end, now,
         [m.failures for m in measures],
-        lambda s, e: (e - s) - total(clip(down_set, s, e)),
+        lambda s, e: (e - s) - total(clip(down_set, s, e)), lambda t: not _inside(down_set, t),
     )
     values: list[float] = []
+    failed = 0
     for m, mm in zip(measures, maints, strict=True):
         own = subtract(hours, mm)
         values.extend(_values_inside(m.samples, own))
+        failed += _count_inside(m.failures, own)
+    excluded = intersect(hours, all_maint)
     return _figures(
         client.id, client.name, client.id, client.name, sla, up, down, el,
-        total(intersect(hours, all_maint)), (period_end - period_start) - total(hours),
+        total(excluded), (period_end - period_start) - total(hours),
         incidents, _percentiles(values), tuple(m.probe.id for m in measures), unknown=unknown,
+        excluded=_by_category(excluded, measures, period_start, period_end),
+        kpis=service_kpis(incidents, intersect(down_set, eligible), up), latencies=values,
+        failed=failed,
     )
+
+
+def _inside(intervals: Intervals, t: float) -> bool:
+    """Whether the instant `t` lies in the (normal form) interval set."""
+    i = bisect_left(intervals, (t, float("inf")))
+    return i > 0 and intervals[i - 1][1] > t
+
+
+def _by_category(excluded: Intervals, measures: Sequence[ProbeMeasure], start: float,
+                 end: float) -> tuple[tuple[str, float], ...]:
+    """`excluded` split by the categories of the measured probes' windows (see `exclusions`)."""
+    if not excluded:
+        return ()
+    by_cat: dict[str, list[Interval]] = {}
+    for m in measures:
+        for cat, iv in m.categories:
+            by_cat.setdefault(cat, []).extend(clip(iv, start, end))
+    return excluded_by_category(excluded, [(c, normalize(iv)) for c, iv in by_cat.items()])
+
+
+def hours_in(sla: SLA | None, start: float, end: float) -> Intervals:
+    """The SLA hours inside ``[start, end)`` (all of it without an SLA)."""
+    return _hours(sla, start, end)
 
 
 def _hours(sla: SLA | None, start: float, end: float) -> Intervals:
@@ -234,8 +290,14 @@ def _figures(id_: str, name: str | None, client: str | None, client_name: str | 
              sla: SLA | None, up: float, down: float, eligible: float, maintenance: float,
              outside: float, incidents: tuple[Incident, ...],
              latency: tuple[float | None, ...], probes: tuple[str, ...],
-             unknown: float | None = None) -> Figures:
-    """Objective figures (SPEC 5.6) from up/down seconds; budget in exact decimal arithmetic."""
+             unknown: float | None = None, *, excluded: tuple[tuple[str, float], ...] = (),
+             kpis: Kpis | None = None, latencies: Sequence[float] = (),
+             failed: int = 0) -> Figures:
+    """Objective figures (SPEC 5.6) from up/down seconds; budget in exact decimal arithmetic.
+
+    `latencies` and `failed`: the successful checks' latencies and the count of
+    failed checks in eligible time, for the latency objective and Apdex.
+    """
     measured = up + down
     availability = up * 100 / measured if measured > 0 else None
     if unknown is None:
@@ -257,17 +319,25 @@ def _figures(id_: str, name: str | None, client: str | None, client_name: str | 
         maintenance_seconds=maintenance, outside_hours_seconds=outside,
         error_budget_seconds=budget, budget_left_seconds=left, credit_percent=credit,
         incidents=incidents, latency_p50=latency[0], latency_p95=latency[1],
-        latency_p99=latency[2], probes=probes,
+        latency_p99=latency[2], probes=probes, excluded_seconds=excluded, kpis=kpis,
+        latency_objective=(latency_attainment(latencies, sla.latency.threshold * 1000,
+                                              sla.latency.objective)
+                           if sla is not None and sla.latency is not None else None),
+        apdex=apdex(latencies, failed, sla.latency.threshold * 1000
+                    if sla is not None and sla.latency is not None else DEFAULT_APDEX_T_MS),
     )
 
 
 def _incidents(down: Intervals, start: float, end: float, now: float,
                failures: Sequence[Sequence[tuple[float, float, str]]],
-               in_maintenance: _MaintFn) -> tuple[Incident, ...]:
+               in_maintenance: _MaintFn,
+               starts_in_maintenance: Callable[[float], bool] = lambda t: False,
+               ) -> tuple[Incident, ...]:
     """Down stretches overlapping the period, clipped, with their maintenance part and kinds.
 
     Error kinds are those of the failed checks (any agent) whose stand time
-    overlaps the clipped stretch.
+    overlaps the clipped stretch. A stretch whose (clipped) start is in
+    maintenance has its down time outside maintenance as overrun.
     """
     out: list[Incident] = []
     lo = bisect_left(down, (start,))
@@ -288,8 +358,10 @@ def _incidents(down: Intervals, start: float, end: float, now: float,
                     kinds.add(fs[i][2])
                 i += 1
         ongoing = e >= now and e <= end
-        out.append(Incident(cs, None if ongoing else ce, ce - cs, in_maintenance(cs, ce),
-                            tuple(sorted(kinds))))
+        maint = in_maintenance(cs, ce)
+        overrun = max(0.0, (ce - cs) - maint) if starts_in_maintenance(cs) else 0.0
+        out.append(Incident(cs, None if ongoing else ce, ce - cs, maint,
+                            tuple(sorted(kinds)), overrun))
     return tuple(out)
 
 
@@ -301,6 +373,15 @@ def _values_inside(samples: Sequence[tuple[float, float]], intervals: Intervals)
         hi = bisect_left(samples, end, lo, key=_ts)
         out.extend([v for _, v in samples[lo:hi]])
     return out
+
+
+def _count_inside(items: Sequence[tuple[float, float, str]], intervals: Intervals) -> int:
+    """How many of the (ts, ...) items, in time order, have their ts in the intervals."""
+    n = 0
+    for start, end in intervals:
+        lo = bisect_left(items, start, key=_ts)
+        n += bisect_left(items, end, lo, key=_ts) - lo
+    return n
 
 
 _ts = itemgetter(0)

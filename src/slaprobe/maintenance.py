@@ -81,6 +81,30 @@ def window_intervals(window: Maintenance, start: float, end: float) -> Intervals
     return clip(normalize(pairs), start, end)
 
 
+def window_occurrences(window: Maintenance, start: float, end: float) -> list[tuple[float, float]]:
+    """Each occurrence of the window that overlaps ``[start, end)``, whole (not clipped).
+
+    A one-off window is its one ``(start, end)``; a recurring one each
+    ``(utc start, + duration)``, expanded as in `window_intervals`. Sorted;
+    occurrences that overlap each other are listed apart.
+    """
+    if start >= end:
+        return []
+    if window.rrule is None:
+        if window.start is None or window.end is None:
+            return []
+        s, e = window.start.timestamp(), window.end.timestamp()
+        return [(s, e)] if s < end and e > start else []
+    if window.duration is None:
+        return []
+    zone = ZoneInfo(window.timezone)
+    duration = float(window.duration)
+    lo = _local(start, zone) - timedelta(seconds=duration) - timedelta(days=1)
+    hi = _local(end, zone) + timedelta(days=1)
+    starts = sorted({local_to_ts(o, zone) for o in occurrences(window, lo, hi)})
+    return [(t, t + duration) for t in starts if t < end and t + duration > start]
+
+
 def maintenance_intervals(windows: Iterable[Maintenance], probe: Probe,
                           start: float, end: float) -> Intervals:
     """Union of the windows covering the probe, inside ``[start, end)``."""

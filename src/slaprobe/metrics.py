@@ -68,6 +68,9 @@ class AgentMetrics:
     lateness_quantiles: tuple[tuple[float, float], ...] = ()
     lateness_sum_seconds: float = 0.0
     lateness_count: int = 0
+    # [central] only: checks in the outbox not yet in PostgreSQL, and the oldest one's age.
+    central_backlog_checks: int | None = None
+    central_backlog_age_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,14 @@ def _agent_families(a: AgentMetrics) -> list[_Family]:
         ("", (("quantile", format_value(float(q))),), v) for q, v in a.lateness_quantiles
     ]
     lateness += [("_sum", (), a.lateness_sum_seconds), ("_count", (), a.lateness_count)]
+    central = [] if a.central_backlog_checks is None else [
+        single("slaprobe_central_backlog_checks", "gauge",
+               "Checks stored locally and not yet shipped to the central PostgreSQL.",
+               a.central_backlog_checks),
+        _Family("slaprobe_central_backlog_age_seconds", "gauge",
+                "Age of the oldest check not yet shipped to the central PostgreSQL.",
+                [("", (), a.central_backlog_age_seconds)]),
+    ]
     return [
         _Family(
             "slaprobe_build_info",
@@ -195,6 +206,7 @@ def _agent_families(a: AgentMetrics) -> list[_Family]:
             "Seconds a check started after it was due; quantiles over recent checks.",
             lateness,
         ),
+        *central,
     ]
 
 

@@ -33,6 +33,7 @@ def snapshot(daemon: Daemon) -> MetricsSnapshot:
             tls_cert_expiry_seconds=None if live is None or live.cert_days is None
             else live.cert_days * 86400,
         ))
+    shipper = getattr(daemon, "shipper", None)
     agent = AgentMetrics(
         version=__version__, start_time_seconds=h.started, probes=len(daemon.config.probes),
         checks_total=h.checks_total, checks_per_second=h.checks_per_second(time.monotonic()),
@@ -40,5 +41,7 @@ def snapshot(daemon: Daemon) -> MetricsSnapshot:
         db_write_errors_total=daemon.writer.stats.write_errors,
         lateness_quantiles=quantiles(list(h.lateness)),
         lateness_sum_seconds=h.lateness_sum, lateness_count=h.lateness_count,
+        central_backlog_checks=shipper.backlog_checks if shipper else None,
+        central_backlog_age_seconds=shipper.backlog_age_seconds if shipper else None,
     )
     return MetricsSnapshot(agent=agent, probes=tuple(probes))

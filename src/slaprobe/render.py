@@ -44,6 +44,19 @@ from .render_cells import (
     report_incidents,
 )
 from .render_html import render_html
+from .render_review import CSV_COLUMNS as REVIEW_CSV_COLUMNS
+from .render_review import (
+    KPI_COLUMNS,
+    WINDOW_COLUMNS,
+    csv_entry,
+    csv_window,
+    excluded_columns,
+    excluded_rows,
+    has_kpis,
+    kpi_rows,
+    statement_line,
+    window_rows,
+)
 from .render_table import checks_table, incidents_table, report_table
 from .sanitize import BIDI_CONTROLS, inert
 
@@ -88,6 +101,7 @@ CSV_COLUMNS = [
     "up_seconds", "down_seconds", "unknown_seconds", "maintenance_seconds",
     "outside_hours_seconds", "downtime", "error_budget_seconds", "budget_left_seconds",
     "credit_percent", "incidents", "p50_ms", "p95_ms", "p99_ms", "period_start", "period_end",
+    *REVIEW_CSV_COLUMNS,
 ]
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -137,8 +151,18 @@ def _csv_entry(kind: str, e: dict[str, Any], client: str | None,
         None if e.get("down_seconds") is None else format_duration(e["down_seconds"]),
         e.get("error_budget_seconds"), e.get("budget_left_seconds"), e.get("credit_percent"),
         len(e.get("incidents") or []), latency.get("p50"), latency.get("p95"),
-        latency.get("p99"), period.get("start"), period.get("end"),
+        latency.get("p99"), period.get("start"), period.get("end"), *csv_entry(e),
     ]
+
+
+def _csv_window(w: dict[str, Any]) -> list[Any]:
+    """A window occurrence as a row: its length under maintenance_seconds, its times as period."""
+    row: list[Any] = [None] * (len(CSV_COLUMNS) - len(REVIEW_CSV_COLUMNS))
+    row[0], row[1] = "window", w.get("id")
+    row[CSV_COLUMNS.index("maintenance_seconds")] = w.get("seconds")
+    row[CSV_COLUMNS.index("period_start")] = w.get("start")
+    row[CSV_COLUMNS.index("period_end")] = w.get("end")
+    return row + csv_window(w)
 
 
 def _report_csv(report: dict[str, Any]) -> str:
@@ -148,11 +172,15 @@ def _report_csv(report: dict[str, Any]) -> str:
         rows.append(_csv_entry("client", c, c.get("name") or c.get("id"), period))
     for p in report.get("probes") or []:
         rows.append(_csv_entry("probe", p, client_name(p), period))
-    return _csv(rows)
+    for w in report.get("windows") or []:
+        rows.append(_csv_window(w))
+    text = _csv(rows)
+    footer = statement_line(report)
+    return text + f"# {footer.replace(',', ';')}\n" if footer else text  # one cell, a comment
 
 
 INCIDENT_CSV_COLUMNS = ["probe", "client", "start", "end", "seconds",
-                        "maintenance_seconds", "duration", "error_kinds"]
+                        "maintenance_seconds", "duration", "error_kinds", "overrun_seconds"]
 
 
 def _incidents_csv(rows: list[dict[str, Any]]) -> str:
@@ -161,7 +189,8 @@ def _incidents_csv(rows: list[dict[str, Any]]) -> str:
         out.append([r.get("probe"), client_name(r), r.get("start"),
                     "ongoing" if r.get("end") is None else r.get("end"), r.get("seconds"),
                     r.get("maintenance_seconds"), duration(r.get("seconds")),
-                    " ".join(str(k) for k in r.get("error_kinds") or [])])
+                    " ".join(str(k) for k in r.get("error_kinds") or []),
+                    r.get("overrun_seconds")])
     return _csv(out)
 
 
@@ -202,8 +231,21 @@ def _report_md(report: dict[str, Any]) -> str:
     parts.append(_md_table(CLIENT_COLUMNS, client_rows(report)))
     parts.append("## Probes\n")
     parts.append(_md_table(PROBE_COLUMNS, probe_rows(report)))
+    if has_kpis(report):
+        parts.append("## Service levels\n")
+        parts.append(_md_table(KPI_COLUMNS, kpi_rows(report)))
     parts.append("## Incidents\n")
     parts.append(_md_incidents(report_incidents(report), zone))
+    if report.get("windows"):
+        parts.append("## Maintenance windows\n")
+        parts.append(_md_table(WINDOW_COLUMNS, window_rows(report, zone)))
+        excluded = excluded_rows(report)
+        if excluded:
+            parts.append("## Excluded time by category\n")
+            parts.append(_md_table(excluded_columns(report), excluded))
+    footer = statement_line(report)
+    if footer:
+        parts.append(f"---\n\n{md_escape(footer)}\n")
     return "\n".join(parts)
 
 
@@ -236,7 +278,7 @@ def render_incidents(rows: list[dict[str, Any]], fmt: str, *, width: int = 100,
     """Down stretches for `slaprobe incidents` as table, json, csv or md.
 
     Rows: probe, client, client_name, start, end (None while ongoing), seconds,
-    maintenance_seconds, error_kinds. Times are shown in `timezone` when given
+    maintenance_seconds, overrun_seconds, error_kinds. Times are shown in `timezone` when given
     (the report's `period.timezone`), else with their own offsets.
     """
     if fmt == "json":

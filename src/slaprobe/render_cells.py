@@ -200,13 +200,15 @@ INCIDENT_COLUMNS: list[Column] = [
     ("end", "end", False),
     ("duration", "duration", True),
     ("maintenance", "in maint.", True),
+    ("overrun", "overrun", True),
     ("errors", "errors", False),
 ]
 
 
 def incident_cells(row: dict[str, Any], zone: str | None = None) -> dict[str, str]:
-    """One incident as display strings; a null end reads "ongoing"."""
+    """One incident as display strings; a null end reads "ongoing", no overrun the dash."""
     end = row.get("end")
+    overrun = row.get("overrun_seconds")
     return {
         "probe": as_text(row.get("probe")),
         "client": as_text(client_name(row)),
@@ -214,6 +216,7 @@ def incident_cells(row: dict[str, Any], zone: str | None = None) -> dict[str, st
         "end": "ongoing" if end is None else fmt_when(end, zone),
         "duration": duration(row.get("seconds")),
         "maintenance": duration(row.get("maintenance_seconds")),
+        "overrun": duration(overrun) if overrun else DASH,
         "errors": ", ".join(inert(str(k)) for k in row.get("error_kinds") or []) or DASH,
     }
 

@@ -27,6 +27,16 @@ from .render_cells import (
     probe_rows,
     report_incidents,
 )
+from .render_review import (
+    KPI_COLUMNS,
+    WINDOW_COLUMNS,
+    excluded_columns,
+    excluded_rows,
+    has_kpis,
+    kpi_rows,
+    statement_line,
+    window_rows,
+)
 
 __all__ = ["render_html"]
 
@@ -45,6 +55,7 @@ th { border-bottom: 2px solid #444; white-space: nowrap; }
 tr.missed td { background: #fdeaea; }
 tr.missed td.met { font-weight: bold; color: #a00; }
 footer { margin-top: 2rem; color: #555; font-size: .85rem; }
+footer .statement { color: #111; overflow-wrap: anywhere; }
 @media print {
   body { margin: 0; font-size: 9pt; color: #000; }
   thead { display: table-header-group; }
@@ -101,6 +112,9 @@ def render_html(report: dict[str, Any]) -> str:
     parts.append(_table("clients", CLIENT_COLUMNS, client_rows(report)))
     parts.append("<h2>Probes</h2>\n")
     parts.append(_table("probes", PROBE_COLUMNS, probe_rows(report)))
+    if has_kpis(report):
+        parts.append("<h2>Service levels</h2>\n")
+        parts.append(_table("service-levels", KPI_COLUMNS, kpi_rows(report)))
     parts.append("<h2>Incidents</h2>\n")
     incidents = report_incidents(report)
     if incidents:
@@ -108,7 +122,20 @@ def render_html(report: dict[str, Any]) -> str:
                             (incident_cells(r, zone) for r in incidents)))
     else:
         parts.append("<p>No incidents.</p>\n")
-    if report.get("generated_at"):
-        parts.append(f"<footer>Generated {_e(fmt_when(report['generated_at'], zone))}.</footer>\n")
+    if report.get("windows"):
+        parts.append("<h2>Maintenance windows</h2>\n")
+        parts.append(_table("windows", WINDOW_COLUMNS, window_rows(report, zone)))
+        excluded = excluded_rows(report)
+        if excluded:
+            parts.append("<h2>Excluded time by category</h2>\n")
+            parts.append(_table("excluded", excluded_columns(report), excluded))
+    statement = statement_line(report)
+    if report.get("generated_at") or statement:
+        parts.append("<footer>")
+        if report.get("generated_at"):
+            parts.append(f"Generated {_e(fmt_when(report['generated_at'], zone))}.")
+        if statement:
+            parts.append(f'\n<p class="statement">{_e(statement)}</p>\n')
+        parts.append("</footer>\n")
     parts.append("</body>\n</html>\n")
     return "".join(parts)

@@ -29,6 +29,18 @@ from .render_cells import (
     probe_rows,
     report_header,
 )
+from .render_review import (
+    KPI_COLUMNS,
+    KPI_NARROW,
+    WINDOW_COLUMNS,
+    WINDOW_NARROW,
+    excluded_columns,
+    excluded_rows,
+    has_kpis,
+    kpi_rows,
+    statement_line,
+    window_rows,
+)
 
 
 def _console(width: int, color: bool) -> Console:
@@ -40,7 +52,8 @@ def _console(width: int, color: bool) -> Console:
 
 # Only names and free text wrap; a figure ("6d 16h 00m 00s") wrapped under
 # another one would read as a third value.
-_WRAPS = frozenset({"name", "client", "probe", "sla", "kind", "errors", "error"})
+_WRAPS = frozenset({"name", "client", "probe", "sla", "kind", "errors", "error", "window",
+                    "category", "reason", "ticket"})
 
 
 def _rich_table(title: str, stacks: Sequence[Sequence[Column]],
@@ -100,8 +113,8 @@ _NARROW_FIGURES = [("sla", "met"), ("availability", "objective"), ("down", "budg
                    ("unknown", "maintenance"), ("credit", "incidents")]
 CLIENT_NARROW = [("name",), *_NARROW_FIGURES]
 PROBE_NARROW = [("name", "client"), *_NARROW_FIGURES, ("p95",)]
-INCIDENT_NARROW = [("probe", "client"), ("start", "end"), ("duration", "maintenance"),
-                   ("errors",)]
+INCIDENT_NARROW = [("probe", "client"), ("start", "end"),
+                   ("duration", "maintenance", "overrun"), ("errors",)]
 
 
 def report_table(report: dict[str, Any], width: int, color: bool) -> str:
@@ -114,7 +127,31 @@ def report_table(report: dict[str, Any], width: int, color: bool) -> str:
                                    _missed_style(clients)))
     parts.append(_fitted_table(console, "Probes", PROBE_COLUMNS, PROBE_NARROW, probes,
                                _missed_style(probes)))
+    parts.extend(_review_tables(console, report))
     return _print(console, parts)
+
+
+def _review_tables(console: Console, report: dict[str, Any]) -> list[Any]:
+    """Service levels, maintenance windows, excluded time by category, the statement's hash."""
+    out: list[Any] = []
+    if has_kpis(report):
+        rows = kpi_rows(report)
+        out.append(_fitted_table(console, "Service levels", KPI_COLUMNS, KPI_NARROW, rows,
+                                 _missed_style(rows)))
+    if report.get("windows"):
+        zone = (report.get("period") or {}).get("timezone")
+        rows = window_rows(report, zone)
+        out.append(_fitted_table(console, "Maintenance windows", WINDOW_COLUMNS, WINDOW_NARROW,
+                                 rows, _missed_style(rows)))
+        excluded = excluded_rows(report)
+        if excluded:
+            columns = excluded_columns(report)
+            out.append(_fitted_table(console, "Excluded time by category", columns,
+                                     [(key,) for key, _, _ in columns], excluded))
+    footer = statement_line(report)
+    if footer:
+        out.append(Text(footer))
+    return out
 
 
 def incidents_table(rows: list[dict[str, Any]], width: int, timezone: str | None) -> str:

@@ -73,7 +73,7 @@ _JSON_UNSAFE = re.compile(
 
 
 def json_inert(text: str) -> str:
-    """JSON text (from json.dumps) with the characters above as \\u escapes: the same
+    r"""JSON text (from json.dumps) with the characters above as \u escapes: the same
     values when parsed, but nothing that can drive or mislead a terminal when shown.
 
     >>> json_inert('"\u202eevil"')

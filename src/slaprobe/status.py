@@ -12,9 +12,11 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from . import outbox
 from .availability import build_report
 from .checks import ts_to_iso
 from .config import Config
+from .durations import format_duration
 from .maintenance import maintenance_intervals
 from .periods import resolve_period
 from .sanitize import json_inert
@@ -96,10 +98,13 @@ def run_status(config: Config, db: Path, *, watch: bool, as_json: bool) -> int:
     from .render_status import render_status_table
 
     with Store(db, readonly=True) as store:
+        shipping = outbox.summary(store, time.time())  # [central]: what is not shipped yet
         if as_json:
-            text = json.dumps({"generated_at": ts_to_iso(time.time()),
-                               "probes": rows_to_json(status_rows(config, store, time.time()))},
-                              indent=2, ensure_ascii=False)
+            doc: dict = {"generated_at": ts_to_iso(time.time()),
+                         "probes": rows_to_json(status_rows(config, store, time.time()))}
+            if shipping is not None:
+                doc["central"] = shipping
+            text = json.dumps(doc, indent=2, ensure_ascii=False)
             sys.stdout.write(json_inert(text) + "\n")  # names may hold terminal controls
             return 0
         from rich.console import Console
@@ -109,6 +114,10 @@ def run_status(config: Config, db: Path, *, watch: bool, as_json: bool) -> int:
         if not watch:
             console.print(render_status_table(status_rows(config, store, time.time()),
                                               time.time()))
+            if shipping is not None and shipping["backlog_checks"]:
+                console.print(f"central: {shipping['backlog_checks']} checks not shipped yet, "
+                              f"oldest {format_duration(float(shipping['backlog_age_seconds']))}"
+                              " ago", highlight=False)
             return 0
         try:
             with Live(console=console, auto_refresh=False, screen=False) as live:

@@ -113,6 +113,91 @@ def m003_latency_histograms(db: Database) -> None:
     )
 
 
+@migrations()
+def m004_shipping(db: Database) -> None:
+    """The outbox of [central]: keys of checks not yet in PostgreSQL (see outbox.py).
+
+    The trigger queues every check actually inserted (INSERT OR IGNORE skips it for
+    duplicates) while meta holds 'ship'; oldest first by the key, so the backlog's
+    age is one lookup.
+    """
+    db.execute(
+        """CREATE TABLE ship_queue (
+            ts_ms INTEGER NOT NULL,
+            probe_id INTEGER NOT NULL,
+            agent_id INTEGER NOT NULL,
+            PRIMARY KEY (ts_ms, probe_id, agent_id)
+        ) WITHOUT ROWID"""
+    )
+    db.execute(
+        """CREATE TRIGGER ship_enqueue AFTER INSERT ON checks
+           WHEN EXISTS (SELECT 1 FROM meta WHERE key = 'ship')
+           BEGIN
+             INSERT OR IGNORE INTO ship_queue (ts_ms, probe_id, agent_id)
+             VALUES (NEW.ts_ms, NEW.probe_id, NEW.agent_id);
+           END"""
+    )
+
+
+
+@migrations()
+def m005_alert_queue(db: Database) -> None:
+    """Alerts waiting for (or done with) delivery, one row per event and route (alerts.py).
+
+    (event_key, route) is unique, so an event is never queued twice for a route,
+    whatever restarts happen; pending rows have sent_ms NULL and next_try_ms set;
+    given-up rows keep last_error and have next_try_ms NULL.
+    """
+    db.execute(
+        """CREATE TABLE alert_queue (
+            id INTEGER PRIMARY KEY,
+            event_key TEXT NOT NULL,
+            route TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            created_ms INTEGER NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_try_ms INTEGER,
+            sent_ms INTEGER,
+            last_error TEXT,
+            UNIQUE (event_key, route)
+        )"""
+    )
+    db.execute("CREATE INDEX alert_queue_due ON alert_queue (next_try_ms) WHERE sent_ms IS NULL")
+
+
+@migrations()
+def m006_statements(db: Database) -> None:
+    """Frozen monthly statements and when each maintenance window was first seen.
+
+    statements: every statement made (history; verify compares with the newest
+    of a period and client). inputs_json holds the per-part digests that
+    inputs_digest sums up, so verify can say which input changed.
+    windows_seen: (window id, fingerprint of its definition) -> first seen
+    (statement.py, windows_seen.py).
+    """
+    db.execute(
+        """CREATE TABLE statements (
+            id INTEGER PRIMARY KEY,
+            period TEXT NOT NULL,
+            client TEXT,
+            created_at INTEGER NOT NULL,
+            report_json TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            inputs_digest TEXT NOT NULL,
+            inputs_json TEXT NOT NULL DEFAULT '{}'
+        )"""
+    )
+    db.execute("CREATE INDEX statements_period ON statements (period, client, id)")
+    db.execute(
+        """CREATE TABLE windows_seen (
+            window_id TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            first_seen_ms INTEGER NOT NULL,
+            PRIMARY KEY (window_id, fingerprint)
+        ) WITHOUT ROWID"""
+    )
+
+
 LATENCY_STEP = math.log(1.005)  # histogram buckets 0.5 % wide: percentiles within 0.25 %
 
 
@@ -192,7 +277,12 @@ class Store:
                 raise StoreError(f"{self.path}: not a slaprobe database ({e})") from e
         self._probe_ids: dict[str, int] = {}
         self._agent_ids: dict[str, int] = {}
-        self._identity = None if readonly else _identity(self.path)
+        self._identity: tuple[int, int] | None = None
+        if not readonly:
+            try:
+                self._identity = _identity(self.path)
+            except OSError:  # not a file we can watch (":memory:"): nothing to rescue
+                pass
         self.closed = False
 
     def close(self) -> None:

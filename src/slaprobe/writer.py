@@ -178,7 +178,7 @@ class Writer:
             try:
                 if store is None:
                     raise StoreError(self.stats.last_error or f"{self.path}: database not open")
-                store.insert_checks(batch)
+                store.insert_checks(batch, live=True)
             except StoreError as e:
                 self.stats.write_errors += 1
                 # the first failure, a new reason, then a reminder a minute while it lasts
