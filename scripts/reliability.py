@@ -86,6 +86,11 @@ def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
+def _fix_needed(reason: str) -> str:
+    """ "needs fix in daemon.py Daemon.run: why..." -> "needs fix in daemon.py Daemon.run"."""
+    return reason.removeprefix("reason: ").split(": ", 1)[0]
+
+
 def describe_test(name: str) -> str:
     base, _, param = name.partition("[")
     text = base.removeprefix("test_").replace("_", " ")
@@ -317,7 +322,7 @@ def render(faults: list[Outcome], kills, many, fuzzes: list[Fuzz], soak_result, 
     ]
     for o in faults:
         mark = {"passed": "survived", "failed": f"**FAILED** {o.detail}",
-                "xfailed": f"**not yet** ({o.detail.removeprefix('reason: ')})"}.get(
+                "xfailed": f"**not yet**: {_fix_needed(o.detail)}"}.get(
             o.result, o.result)
         lines.append(f"| {describe_test(o.name)} | {mark} | {o.seconds:.1f} |")
     measured = [k.lost_seconds for k in kills if k.lost_seconds is not None]
@@ -366,7 +371,7 @@ def render(faults: list[Outcome], kills, many, fuzzes: list[Fuzz], soak_result, 
         f"systemd/slaprobe.service`: exposure {exposure}.",
         "",
         f"Regenerate: `python scripts/reliability.py --kill-cycles {args.kill_cycles} "
-        f"--soak {args.soak} --fuzz {args.fuzz}`.",
+        f"--soak {args.soak:g} --fuzz {args.fuzz}`.",
         "",
     ]
     return "\n".join(lines)

@@ -195,11 +195,6 @@ def test_a_soak_of_200_probes_has_no_unbounded_growth(tmp_path, record_property)
     assert max(s.threads for s in result.samples) <= 12
 
 
-@pytest.mark.xfail(strict=True, reason="needs fix in daemon.py Daemon.run: SIGHUP keeps its "
-                   "default action (terminate) until loop.add_signal_handler runs, which is "
-                   "after self.writer.start() has opened the database (up to busy_timeout = "
-                   "30 s when it is locked); install the signal handlers before "
-                   "writer.start(), or signal.signal(SIGHUP, SIG_IGN) first thing in cmd_run")
 @pytest.mark.slow
 def test_a_sighup_while_the_daemon_starts_is_not_fatal(tmp_path):
     import sqlite3
@@ -226,13 +221,6 @@ def test_a_sighup_while_the_daemon_starts_is_not_fatal(tmp_path):
     assert alive, agent.log()
 
 
-@pytest.mark.xfail(strict=True, reason="needs fix in availability.py read_segments (and "
-                   "daemon.py _period_figures): every raw failed check of the period is read "
-                   "(store.failed_checks) only to name error kinds, so the /metrics figures job "
-                   "(every 60 s) grows with the length of an outage without bound (50 probes "
-                   "down for 12 min: 36k rows, 1.3 s CPU; a day: ~4M rows). Add "
-                   "build_report(..., error_kinds=False) that lets each failed segment stand "
-                   "as one failure (the same down time) and use it in _period_figures")
 def test_the_metrics_figures_do_not_read_every_failed_check(tmp_path, monkeypatch):
     import slaprobe.daemon as daemon_mod
     from slaprobe.checks import Check

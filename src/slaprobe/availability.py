@@ -123,6 +123,7 @@ class SegmentSource(CheckSource, Protocol):
 
 def read_segments(store: SegmentSource, probe: Probe, start: float, end: float,
                   lookback: float, now: float, *, latency: bool = True,
+                  error_kinds: bool = True,
                   ) -> tuple[list[Span], list[tuple[float, float, str]], list[tuple[float, float]]]:
     """Spans, failures and latency samples for ``[start, end)`` from segments.
 
@@ -154,8 +155,9 @@ def read_segments(store: SegmentSource, probe: Probe, start: float, end: float,
     for s in spans:
         by_agent.setdefault(s.agent, []).append(s)
     raw_failed: dict[str, list[Check]] = {}
-    for c in store.failed_checks(probe.id, spans[0].first if spans else lo, end):
-        raw_failed.setdefault(c.agent, []).append(c)
+    if error_kinds:  # else each failed segment stands as one failure: same down time
+        for c in store.failed_checks(probe.id, spans[0].first if spans else lo, end):
+            raw_failed.setdefault(c.agent, []).append(c)
     failures: list[tuple[float, float, str]] = []
     for agent, items in by_agent.items():
         kinds_of = raw_failed.get(agent, [])
@@ -196,6 +198,7 @@ def _lookback_enough(before: list[Check] | list[Span], crossing: set[str], confi
 def build_report(config: Config, store: CheckSource, start: float, end: float, now: float,
                  client: str | None = None, *, partial: bool | None = None,
                  latency: bool = True, first_seen: Mapping[str, float] | None = None,
+                 error_kinds: bool = True,
                  seen_since: float | None = None) -> Report:
     """The SLA report for ``[start, end)``: every probe and client, or one client's.
 
@@ -206,7 +209,9 @@ def build_report(config: Config, store: CheckSource, start: float, end: float, n
 
     A real Store is read through its segments (`read_segments`): the timeline
     costs a few rows per steady probe and survives retention; `latency=False`
-    skips reading latencies (status does not show percentiles).
+    skips reading latencies (status does not show percentiles) and
+    `error_kinds=False` the failed checks that only name incidents' error kinds
+    (status and /metrics need the figures, not the kinds).
 
     `partial` defaults to "the period reaches `now`" (``end >= now``), which is
     what `periods.resolve_period` says for every way of giving a period.
@@ -233,7 +238,7 @@ def build_report(config: Config, store: CheckSource, start: float, end: float, n
         lookback = sla.min_downtime if sla else 0.0
         if isinstance(store, SegmentSource):
             spans, failures, samples = read_segments(store, p, start, end, lookback, now,
-                                                     latency=latency)
+                                                     latency=latency, error_kinds=error_kinds)
             m = measure_probe(p, sla, spans, now, maint, config.agent.quorum,
                               failures=failures, samples=samples, categories=categories)
         else:

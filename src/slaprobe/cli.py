@@ -137,8 +137,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     Example: slaprobe run --config probes.toml
     """
+    import signal
+
     from .daemon import Daemon
 
+    if not args.once:  # a reload asked for while starting up must not kill the agent
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     config = _config(args)
     name = args.name or os.environ.get("SLAPROBE_NAME")
     if name:

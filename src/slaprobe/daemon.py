@@ -284,7 +284,8 @@ class Daemon:
         now = time.time()
         start, end, _ = resolve_period(None, None, None, self.config.agent.timezone, now)
         with Store(self.db_path, readonly=True) as store:
-            report = build_report(self.config, store, start, end, now, latency=False)
+            report = build_report(self.config, store, start, end, now, latency=False,
+                                  error_kinds=False)
         return {f.id: (f.availability, f.budget_left_seconds) for f in report.probes}
 
     async def _retention_loop(self, every: float = 3600.0) -> None:

@@ -61,7 +61,8 @@ def status_rows(config: Config, store: Store, now: float) -> list[StatusRow]:
     """One row per configured probe, down first, then unknown, maintenance, up."""
     states = store.states()
     start, end, _ = resolve_period(None, None, None, config.agent.timezone, now)
-    report = build_report(config, store, start, end, now, latency=False)
+    report = build_report(config, store, start, end, now, latency=False,
+                          error_kinds=False)
     figures = {f.id: f for f in report.probes}
     rows = []
     for probe in config.probes.values():
