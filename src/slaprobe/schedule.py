@@ -11,10 +11,20 @@ import hashlib
 import math
 
 
+PHASE_GRID = 0.01  # seconds: probes due within one grid step share one loop wake-up
+
+
 def phase(probe_id: str, interval: float) -> float:
-    """A stable offset in [0, interval) for this probe id."""
+    """A stable offset in [0, interval) for this probe id, on a 10 ms grid.
+
+    The grid costs at most 10 ms of spread and lets probes due together run
+    from one timer wake-up (bench/FINDINGS.md: -20 to -44 % CPU per check).
+    """
     digest = hashlib.blake2b(probe_id.encode(), digest_size=8).digest()
-    return (int.from_bytes(digest, "big") / 2**64) * interval
+    offset = (int.from_bytes(digest, "big") / 2**64) * interval
+    if interval > 10 * PHASE_GRID:
+        offset = min(round(offset / PHASE_GRID) * PHASE_GRID, interval - PHASE_GRID)
+    return offset
 
 
 def first_due(probe_id: str, interval: float, now: float) -> float:

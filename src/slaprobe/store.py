@@ -215,6 +215,12 @@ def _continues(seg: tuple[int, int, int, int, int], ts_ms: int, ok: int) -> bool
     return seg[2] == ok and seg[1] < ts_ms <= seg[1] + 2 * seg[4]
 
 
+@migrations()
+def m007_failed_checks_index(db: Database) -> None:
+    """Failed checks are few but read by every report: a partial index finds them directly."""
+    db.execute("CREATE INDEX checks_failed ON checks (probe_id, ts_ms) WHERE ok = 0")
+
+
 @dataclass(frozen=True)
 class ProbeState:
     """The newest check of a probe and how long its current ok/failed run has lasted."""
