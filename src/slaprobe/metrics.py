@@ -22,6 +22,7 @@ out of it.
 from __future__ import annotations
 
 import asyncio
+from functools import lru_cache
 import contextlib
 import logging
 import math
@@ -121,7 +122,9 @@ def format_value(value: float) -> str:
     return repr(float(value))
 
 
-def _labels(pairs: Iterable[tuple[str, str]]) -> str:
+@lru_cache(maxsize=262_144)
+def _labels(pairs: tuple[tuple[str, str], ...]) -> str:
+    """Label text, cached: the same probes' labels are rendered on every scrape."""
     body = ",".join(f'{name}="{escape_label_value(value)}"' for name, value in pairs)
     return "{" + body + "}" if body else ""
 
