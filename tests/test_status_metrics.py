@@ -111,3 +111,23 @@ def test_status_without_a_database_is_a_clear_error(tmp_path):
     cfg = _config(tmp_path, "http://127.0.0.1:9/", _free_port())
     out = slaprobe("status", "--config", str(cfg))
     assert out.returncode == 2 and "no database" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_status_with_many_probes_uses_the_daemons_cached_figures(tmp_path):
+    from slaprobe.config import parse_config
+    from slaprobe.status import CACHE_FROM_PROBES, status_rows
+    from slaprobe.store import Store
+
+    probes = "".join(f'[[probes]]\nid = "p{i}"\nkind = "tcp"\nhost = "127.0.0.1"\nport = 9\n'
+                     for i in range(CACHE_FROM_PROBES))
+    config = parse_config('[agent]\nname = "a"\n' + probes, tmp_path / "probes.toml")
+    now = 1_795_000_000.0
+    from slaprobe.periods import resolve_period
+
+    start, _, _ = resolve_period(None, None, None, "UTC", now)
+    with Store(tmp_path / "s.db") as store:
+        store.save_period_figures(start, now - 30, {p: (99.5, None, None) for p in config.probes})
+        rows = status_rows(config, store, now)
+        assert {r.availability for r in rows} == {99.5}  # nothing measured: computed would be None
+        rows = status_rows(config, store, now + 3600)  # stale cache: computed afresh
+        assert {r.availability for r in rows} == {None}

@@ -283,9 +283,12 @@ class Daemon:
 
         now = time.time()
         start, end, _ = resolve_period(None, None, None, self.config.agent.timezone, now)
-        with Store(self.db_path, readonly=True) as store:
+        with Store(self.db_path) as store:
             report = build_report(self.config, store, start, end, now, latency=False,
                                   error_kinds=False)
+            # `status` reads these instead of recomputing the month for every probe.
+            store.save_period_figures(start, now, {
+                f.id: (f.availability, f.objective, f.budget_left_seconds) for f in report.probes})
         return {f.id: (f.availability, f.budget_left_seconds) for f in report.probes}
 
     async def _retention_loop(self, every: float = 3600.0) -> None:
@@ -352,8 +355,7 @@ class Daemon:
                 self._apply(self.config)
                 helpers = [asyncio.create_task(self._lag_monitor()),
                            asyncio.create_task(self._notify_loop())]
-                if self._metrics is not None:
-                    helpers.append(asyncio.create_task(self._figures_loop()))
+                helpers.append(asyncio.create_task(self._figures_loop()))
                 helpers.append(asyncio.create_task(self._retention_loop()))
                 ship_task = await self._start_shipping()
                 gc.collect()

@@ -221,6 +221,21 @@ def m007_failed_checks_index(db: Database) -> None:
     db.execute("CREATE INDEX checks_failed ON checks (probe_id, ts_ms) WHERE ok = 0")
 
 
+@migrations()
+def m008_period_figures(db: Database) -> None:
+    """This period's figures per probe, refreshed by the daemon each minute for `status`."""
+    db.execute(
+        """CREATE TABLE period_figures (
+            probe_id INTEGER PRIMARY KEY,
+            period_start_ms INTEGER NOT NULL,
+            computed_ms INTEGER NOT NULL,
+            availability REAL,
+            objective REAL,
+            budget_left REAL
+        )"""
+    )
+
+
 @dataclass(frozen=True)
 class ProbeState:
     """The newest check of a probe and how long its current ok/failed run has lasted."""
@@ -677,6 +692,32 @@ class Store:
         except sqlite3.Error as e:
             raise StoreError(f"{self.path}: pruning failed: {e}") from e
         return deleted
+
+    def save_period_figures(self, period_start: float, computed: float,
+                            figures: dict[str, tuple[float | None, float | None, float | None]],
+                            ) -> None:
+        """Replace the cached figures (availability, objective, budget left) of this period."""
+        rows = [(self.probe_id(pid, create=True), int(period_start * 1000), int(computed * 1000),
+                 *values) for pid, values in figures.items()]
+        try:
+            with self.conn:
+                self.conn.execute("DELETE FROM period_figures")
+                self.conn.executemany(
+                    "INSERT INTO period_figures (probe_id, period_start_ms, computed_ms,"
+                    " availability, objective, budget_left) VALUES (?,?,?,?,?,?)", rows)
+        except sqlite3.Error as e:
+            raise StoreError(f"{self.path}: cannot save period figures: {e}") from e
+
+    def period_figures(self, period_start: float, ) -> tuple[
+            float | None, dict[str, tuple[float | None, float | None, float | None]]]:
+        """(computed at, figures by probe id) cached for the period starting at period_start."""
+        rows = self.conn.execute(
+            "SELECT p.name, f.computed_ms, f.availability, f.objective, f.budget_left"
+            " FROM period_figures f JOIN probes p ON p.id = f.probe_id"
+            " WHERE f.period_start_ms = ?", (int(period_start * 1000),)).fetchall()
+        if not rows:
+            return None, {}
+        return min(r[1] for r in rows) / 1000, {r[0]: (r[2], r[3], r[4]) for r in rows}
 
     def states(self) -> dict[str, ProbeState]:
         rows = self.conn.execute(
