@@ -505,14 +505,15 @@ def bench_cpu(ctx: dict) -> dict:
             rss = rss_mb(sp.pid)
             if pyspy_bin and a.profile_s > 0 and (kind == "http" or a.profile_raw_s > 0):
                 if kind == "http":
-                    svg = HERE / "profile-http.svg"
+                    svg = work / "profile-http.svg"
                     log(f"bench 1: py-spy flame graph {svg.name} ({a.profile_s} s)")
-                    pyspy(pyspy_bin, sp.pid, svg, a.profile_s, "flamegraph")
+                    if pyspy(pyspy_bin, sp.pid, svg, a.profile_s, "flamegraph"):
+                        ctx["artifacts"].append(svg)
                 if a.profile_raw_s > 0:
                     raw = work / f"profile-{kind}.txt"
                     log(f"bench 1: py-spy collapsed stacks for {kind} ({a.profile_raw_s} s)")
                     if pyspy(pyspy_bin, sp.pid, raw, a.profile_raw_s, "raw"):
-                        shutil.copy(raw, HERE / f"profile-{kind}.txt")
+                        ctx["artifacts"].append(raw)
                         res["profiles"][kind] = summarize_profile(raw)
         finally:
             sp.stop()
@@ -988,6 +989,8 @@ def build_table(r: dict) -> list[list[str]]:
     goals = {"http": 0.5, "tcp": 0.25, "icmp": 0.2}
     if b1:
         for kind, g in goals.items():
+            if kind not in b1["slaprobe"] and kind not in b1["exporter"]:
+                continue
             s = b1["slaprobe"].get(kind, {}).get("cpu_us_per_check")
             e = b1["exporter"].get(kind, {}).get("target_cpu_us_per_request")
             ratio = s / e if s and e else None
@@ -1366,7 +1369,7 @@ def main() -> int:
                      "config": {k: v for k, v in vars(a).items()}}
     log(f"work dir {work}; {results['machine']['nproc']} CPUs, {results['machine']['cpu_model']}")
     ctx = {"args": a, "procs": procs, "work": work, "py": sys.executable,
-           "pyspy": find_pyspy(sys.executable)}
+           "pyspy": find_pyspy(sys.executable), "artifacts": []}
     rc = 0
     try:
         ctx["nginx_port"] = start_nginx(procs, work)
@@ -1390,6 +1393,10 @@ def main() -> int:
         rc = 130
     finally:
         procs.stop_all()
+        if rc != 130:  # profiles replace the previous ones only when the run completed
+            for f in ctx["artifacts"]:
+                if f.exists():
+                    shutil.copy(f, HERE / f.name)
         if not a.keep_work:
             shutil.rmtree(work, ignore_errors=True)
         (HERE / ".work").unlink(missing_ok=True)
@@ -1398,6 +1405,12 @@ def main() -> int:
     results["prometheus_anchor"] = prometheus_anchor(results)
     table = build_table(results)
     print(render_table(table))
+    if rc == 130:  # interrupted: keep the last complete results, save this run aside
+        with open(HERE / "results.partial.json", "w") as f:
+            json.dump(results, f, indent=2, default=str)
+            f.write("\n")
+        log(f"interrupted: wrote {HERE / 'results.partial.json'} only")
+        return rc
     with open(HERE / "results.json", "w") as f:
         json.dump(results, f, indent=2, default=str)
         f.write("\n")

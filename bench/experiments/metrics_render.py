@@ -56,3 +56,6 @@ async def lagtest(in_thread):
     stop = True; await tk
     print("render", "in a thread" if in_thread else "on the loop", "max loop lag", round(max(lags) * 1000, 1), "ms")
 asyncio.run(lagtest(False)); asyncio.run(lagtest(True))
+
+import shutil
+shutil.rmtree(tmp, ignore_errors=True)
