@@ -236,6 +236,12 @@ def m008_period_figures(db: Database) -> None:
     )
 
 
+def _ms_range(start: float | None, end: float | None) -> tuple[int, int]:
+    """[start, end) in epoch milliseconds; None is open-ended."""
+    return (-(2**62) if start is None else int(round(start * 1000)),
+            2**62 if end is None else int(round(end * 1000)))
+
+
 @dataclass(frozen=True)
 class ProbeState:
     """The newest check of a probe and how long its current ok/failed run has lasted."""
@@ -558,8 +564,7 @@ class Store:
         pid = self.probe_id(probe)
         if pid is None:
             return []
-        lo = -(2**62) if start is None else int(round(start * 1000))
-        hi = 2**62 if end is None else int(round(end * 1000))
+        lo, hi = _ms_range(start, end)
         rows = self.conn.execute(
             self._SELECT + " WHERE c.probe_id = ? AND c.ts_ms >= ? AND c.ts_ms < ?"
             " ORDER BY c.ts_ms, a.name", (pid, lo, hi),
@@ -580,8 +585,7 @@ class Store:
     def iter_all(self, start: float | None = None, end: float | None = None,
                  probe: str | None = None) -> Iterator[Check]:
         """Every stored check in [start, end), ordered by probe then time (for export)."""
-        lo = -(2**62) if start is None else int(round(start * 1000))
-        hi = 2**62 if end is None else int(round(end * 1000))
+        lo, hi = _ms_range(start, end)
         sql = self._SELECT + " WHERE c.ts_ms >= ? AND c.ts_ms < ?"
         args: list[object] = [lo, hi]
         if probe is not None:
@@ -596,8 +600,7 @@ class Store:
         pid = self.probe_id(probe)
         if pid is None:
             return []
-        lo = -(2**62) if start is None else int(round(start * 1000))
-        hi = 2**62 if end is None else int(round(end * 1000))
+        lo, hi = _ms_range(start, end)
         rows = self.conn.execute(
             "SELECT s.first_ms, s.last_ms, s.ok, s.n, s.interval_ms, a.name FROM segments s"
             " JOIN agents a ON a.id = s.agent_id WHERE s.probe_id = ? AND s.first_ms < ?"
