@@ -144,11 +144,11 @@ CASES = [
     ("agent_metrics_bad_port", """
         [agent]
         metrics = "127.0.0.1:70000"  # <-
-        """, "field 'metrics': '127.0.0.1:70000' is not host:port"),
+        """, "field 'metrics': '127.0.0.1:70000': port must be a number from 1 to 65535"),
     ("agent_metrics_without_port", """
         [agent]
         metrics = "localhost"  # <-
-        """, "field 'metrics': 'localhost' is not host:port"),
+        """, "field 'metrics': 'localhost': expected HOST:PORT"),
     ("agent_quorum_bool", """
         [agent]
         quorum = true  # <-
@@ -1300,3 +1300,18 @@ def test_line_map_follows_strings_arrays_and_sub_tables() -> None:
     assert lines.line_of(("probes", 1, "extra", "y")) == 18
     assert lines.line_of(("probes", 1, "nothing", "here")) == 10
     assert lines.line_of(("sla", "gold.plus", "objective")) == 20
+
+
+@pytest.mark.parametrize(("value", "ok"), [
+    ("127.0.0.1:9464", True), (":9464", True), ("9464", True), ("[::1]:9464", True),
+    ("localhost", False), ("127.0.0.1:0", False), ("::1:9464", False),
+])
+def test_metrics_listen_address_is_checked_by_the_servers_own_parser(tmp_path, value, ok):
+    path = tmp_path / "probes.toml"
+    path.write_text(f'[agent]\nmetrics = "{value}"\n')
+    if ok:
+        assert load_config(path).agent.metrics == value
+    else:
+        with pytest.raises(ConfigError) as e:
+            load_config(path)
+        assert "probes.toml:2:" in str(e.value)

@@ -27,9 +27,9 @@ KILL_CYCLES = 20
 MAX_LOST_SECONDS = 1.0  # the writer flushes every 250 ms; SIGKILL may lose what was queued
 SOAK_SECONDS = 60
 # Bounded buffers (recent checks, lateness samples, SQLite's page cache) fill for a few
-# minutes, and the /metrics figures job re-reads every failed check of the month each minute
-# (see test_the_metrics_figures_do_not_read_every_failed_check): about 1-1.7 MB/min here.
-# A leak of 1 KB a check (~150 checks/s) would be 9 MB/min.
+# minutes; a leak of 1 KB a check (~150 checks/s here) would be 9 MB/min. (Before the
+# /metrics figures job stopped re-reading every failed check of the month each minute,
+# see test_the_metrics_figures_do_not_read_every_failed_check, this soak grew 1-1.7 MB/min.)
 MAX_RSS_SLOPE_MB_PER_MIN = 5.0
 
 

@@ -571,10 +571,12 @@ class _Builder:
         address = t.text("metrics", None)
         if address is None:
             return None
-        host, sep, port = address.rpartition(":")
-        if not sep or not host.strip("[]") or not port.isdigit() or not 1 <= int(port) <= 65535:
-            t.error("metrics", f"{address!r} is not host:port with a port 1-65535, "
-                               'e.g. "127.0.0.1:9464"')
+        from .metrics import parse_listen  # one parser for the check and for the server
+
+        try:
+            parse_listen(address)
+        except ValueError as e:
+            t.error("metrics", str(e))
             return None
         return address
 

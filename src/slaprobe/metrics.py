@@ -22,12 +22,12 @@ out of it.
 from __future__ import annotations
 
 import asyncio
-from functools import lru_cache
 import contextlib
 import logging
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 log = logging.getLogger(__name__)
