@@ -69,9 +69,9 @@ def _unusable_then_usable(tmp_path: Path, db: Path, break_it, mend_it, *,
             time.sleep(1.5)
             assert agent.alive()
             # probing goes on: the daemon's own counter keeps climbing
-            first = metric(scrape(port)[1], "slaprobe_checks_total")
+            first = metric(scrape(port)[1], "slaprobe_agent_checks_total")
             time.sleep(0.5)
-            assert metric(scrape(port)[1], "slaprobe_checks_total") > first
+            assert metric(scrape(port)[1], "slaprobe_agent_checks_total") > first
         finally:
             mend_it(agent)
         assert wait_for(lambda: metric(scrape(port)[1], "slaprobe_write_queue_depth") == 0, 20)

@@ -70,9 +70,9 @@ slaprobe_start_time_seconds 1700000000.0
 # HELP slaprobe_probes Probes in the running configuration.
 # TYPE slaprobe_probes gauge
 slaprobe_probes 2
-# HELP slaprobe_checks_total Checks run since the agent started.
-# TYPE slaprobe_checks_total counter
-slaprobe_checks_total 42
+# HELP slaprobe_agent_checks_total Checks run since the agent started (all probes).
+# TYPE slaprobe_agent_checks_total counter
+slaprobe_agent_checks_total 42
 # HELP slaprobe_checks_per_second Checks per second, recent average.
 # TYPE slaprobe_checks_per_second gauge
 slaprobe_checks_per_second 0.5
@@ -101,6 +101,13 @@ slaprobe_probe_checks_total{probe="acme-web",result="up"} 41
 slaprobe_probe_checks_total{probe="acme-web",result="down"} 1
 slaprobe_probe_checks_total{probe="lo-ping",result="up"} 0
 slaprobe_probe_checks_total{probe="lo-ping",result="down"} 0
+# HELP slaprobe_checks_total Checks of the probe by this agent's location, by result (for \
+recording rules).
+# TYPE slaprobe_checks_total counter
+slaprobe_checks_total{probe="acme-web",location="",result="up"} 41
+slaprobe_checks_total{probe="acme-web",location="",result="down"} 1
+slaprobe_checks_total{probe="lo-ping",location="",result="up"} 0
+slaprobe_checks_total{probe="lo-ping",location="",result="down"} 0
 # HELP slaprobe_availability_ratio Availability (0..1) of the probe in the current SLA period \
 so far.
 # TYPE slaprobe_availability_ratio gauge
@@ -390,8 +397,8 @@ def test_each_scrape_takes_a_fresh_snapshot() -> None:
         return [http(port, "/metrics")[2] for _ in range(2)]
 
     first, second = serve(scrape_twice, snapshot_fn)
-    assert b"slaprobe_checks_total 1\n" in first
-    assert b"slaprobe_checks_total 2\n" in second
+    assert b"slaprobe_agent_checks_total 1\n" in first
+    assert b"slaprobe_agent_checks_total 2\n" in second
 
 
 def test_head_sends_the_headers_of_get_without_a_body() -> None:

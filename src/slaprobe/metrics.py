@@ -51,6 +51,7 @@ class ProbeMetrics:
     availability_ratio: float | None = None  # 0..1 over the current SLA period
     error_budget_remaining_seconds: float | None = None
     tls_cert_expiry_seconds: float | None = None  # seconds left; negative: expired
+    location: str | None = None  # [cluster] location of the agent, if any
 
 
 @dataclass(frozen=True)
@@ -180,9 +181,9 @@ def _agent_families(a: AgentMetrics) -> list[_Family]:
         ),
         single("slaprobe_probes", "gauge", "Probes in the running configuration.", a.probes),
         single(
-            "slaprobe_checks_total",
+            "slaprobe_agent_checks_total",
             "counter",
-            "Checks run since the agent started.",
+            "Checks run since the agent started (all probes).",
             a.checks_total,
         ),
         single(
@@ -239,6 +240,16 @@ def _probe_families(probes: tuple[ProbeMetrics, ...]) -> list[_Family]:
             "Checks of the probe since the agent started, by result.",
             [
                 ("", (("probe", p.id), ("result", result)), n)
+                for p in probes
+                for result, n in _results(p.checks_total)
+            ],
+        ),
+        _Family(
+            "slaprobe_checks_total",
+            "counter",
+            "Checks of the probe by this agent's location, by result (for recording rules).",
+            [
+                ("", (("probe", p.id), ("location", p.location or ""), ("result", result)), n)
                 for p in probes
                 for result, n in _results(p.checks_total)
             ],

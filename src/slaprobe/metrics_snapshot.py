@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 def snapshot(daemon: Daemon) -> MetricsSnapshot:
     h = daemon.health
     probes = []
+    location = daemon.config.cluster.location if daemon.config.cluster else None
     for pid, probe in daemon.config.probes.items():
         live = daemon.live.get(pid)
         figures = daemon.period_figures.get(pid)
@@ -32,6 +33,7 @@ def snapshot(daemon: Daemon) -> MetricsSnapshot:
             error_budget_remaining_seconds=None if figures is None else figures[1],
             tls_cert_expiry_seconds=None if live is None or live.cert_days is None
             else live.cert_days * 86400,
+            location=location,
         ))
     shipper = getattr(daemon, "shipper", None)
     agent = AgentMetrics(
