@@ -81,3 +81,10 @@ def test_invalid_utf8_is_an_error_with_its_line():
 def test_a_huge_line_is_refused_without_reading_it_all():
     with pytest.raises(InputError, match=r"^in.jsonl:1: line longer"):
         _read(b'{"probe": "' + b"x" * (10 << 20) + b'"}\n')
+
+
+@pytest.mark.parametrize("ts", ["2026-W45-2T10:00:00Z", "20261103T100000Z", "2026-11-03",
+                                "2026-11-03T10:00:00"])
+def test_times_that_are_not_rfc_3339_with_an_offset_are_refused(ts):
+    with pytest.raises(InputError, match=r"^in.jsonl:1: 'ts'"):
+        _read(f'{{"probe": "acme-web", "ts": "{ts}", "ok": true}}\n')

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -38,14 +39,20 @@ def ts_to_iso(ts: float) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})")
+_NO_OFFSET = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?")
+
+
 def iso_to_ts(text: str) -> float:
     """RFC 3339 with an offset (or Z) -> epoch seconds; ValueError otherwise."""
     if not isinstance(text, str):
         raise ValueError(f"expected an RFC 3339 time string, got {type(text).__name__}")
     s = text.strip()
+    if not _RFC3339.fullmatch(s):  # fromisoformat also takes week dates and compact forms
+        if _NO_OFFSET.fullmatch(s):
+            raise ValueError(f"time {text!r} has no UTC offset; add one, e.g. Z or +01:00")
+        raise ValueError(f"{text!r} is not an RFC 3339 time such as 2026-11-03T10:00:00Z")
     if s.endswith(("Z", "z")):
         s = s[:-1] + "+00:00"
-    dt = datetime.fromisoformat(s)
-    if dt.tzinfo is None:
-        raise ValueError(f"time {text!r} has no UTC offset; write e.g. {text}Z")
-    return dt.timestamp()
+    return datetime.fromisoformat(s).timestamp()
