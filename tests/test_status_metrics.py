@@ -8,6 +8,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from e2e import SwitchableHTTP, daemon, slaprobe, wait_for
 
 
@@ -131,3 +133,18 @@ def test_status_with_many_probes_uses_the_daemons_cached_figures(tmp_path):
         assert {r.availability for r in rows} == {99.5}  # nothing measured: computed would be None
         rows = status_rows(config, store, now + 3600)  # stale cache: computed afresh
         assert {r.availability for r in rows} == {None}
+
+
+@pytest.mark.parametrize(("age", "duration", "state"), [
+    (50.0, 0.0, "up"),        # within two intervals
+    (60.5, 0.0, "up"),        # the writer may lag a little behind
+    (62.0, 0.0, "unknown"),   # no check stands for now
+    (75.0, 45.0, "up"),       # the next check may still be running (long timeout)
+    (77.0, 45.0, "unknown"),
+])
+def test_a_probe_is_unknown_only_once_no_check_can_still_arrive(age, duration, state):
+    from slaprobe.status import probe_state_now
+    from slaprobe.store import ProbeState
+
+    st = ProbeState("web", 1000.0, True, 900.0, 0, 1.0, None, 30.0, None)
+    assert probe_state_now(st, 1, False, 1000.0 + age, duration)[0] == state

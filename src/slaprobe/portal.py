@@ -176,7 +176,8 @@ def _probe_state(st: object, probe: Probe, in_maintenance: bool,
                  now: float) -> tuple[str, float | None]:
     from .status import probe_state_now
 
-    return probe_state_now(st, probe.confirm, in_maintenance, now)  # type: ignore[arg-type]
+    return probe_state_now(st, probe.confirm, in_maintenance, now,  # type: ignore[arg-type]
+                           probe.timeout * (1 + probe.retries))
 
 
 def client_state(states: list[tuple[str, float | None]]) -> tuple[str, float | None]:

@@ -42,14 +42,23 @@ class StatusRow:
     cert_days: float | None
 
 
+WRITE_LAG = 1.0  # seconds: the writer commits every 250 ms; allow for a loaded machine
+
+
 def probe_state_now(st: ProbeState | None, confirm: int, in_maintenance: bool,
-                    now: float) -> tuple[str, float | None]:
-    """(state, since) of one probe from its newest check, the SPEC's rules applied to `now`."""
+                    now: float, check_duration: float = 0.0) -> tuple[str, float | None]:
+    """(state, since) of one probe from its newest check, the SPEC's rules applied to `now`.
+
+    A check is stored only once it has finished and been written, so the
+    newest stored one is judged stale only after its two intervals plus the
+    longest a check may take (`check_duration`) and the writer's lag: a probe
+    whose next check is merely in flight is not shown as unknown.
+    """
     if in_maintenance:
         return "maintenance", None
     if st is None:
         return "unknown", None
-    stale_from = st.last_ts + 2 * st.interval_s
+    stale_from = st.last_ts + max(2 * st.interval_s, st.interval_s + check_duration) + WRITE_LAG
     if now >= stale_from:
         return "unknown", stale_from
     if st.ok or st.fails < confirm:
@@ -86,7 +95,8 @@ def status_rows(config: Config, store: Store, now: float) -> list[StatusRow]:
     for probe in config.probes.values():
         st = states.get(probe.id)
         in_maint = bool(maintenance_intervals(config.maintenance, probe, now, now + 1e-3))
-        state, since = probe_state_now(st, probe.confirm, in_maint, now)
+        state, since = probe_state_now(st, probe.confirm, in_maint, now,
+                                       probe.timeout * (1 + probe.retries))
         client = config.clients.get(probe.client) if probe.client else None
         f = figures.get(probe.id)
         rows.append(StatusRow(
