@@ -360,8 +360,11 @@ class Daemon:
                 ship_task = await self._start_shipping()
                 gc.collect()
                 gc.freeze()  # start-up objects leave the collector's walks (PERFORMANCE.md)
-                log.info("slaprobe agent %s running %d probes, writing %s", self.agent_name,
-                         len(self._tasks), self.db_path)
+                longest = max((p.interval for p, _ in self._tasks.values()), default=0.0)
+                log.info("slaprobe agent %s running %d probes, writing %s; each probe's first "
+                         "check comes within its interval (phases are spread; at most %s)",
+                         self.agent_name, len(self._tasks), self.db_path,
+                         format_duration(longest))
                 self._notifier.ready()
                 self._notifier.status(self.status_line())
                 await self._stop.wait()
