@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ._config_lines import MISSING, Table, describe, did_you_mean, sub_table
+from ._config_lines import MISSING, Table, describe, did_you_mean, unique_tables
 
 ALERT_KINDS = ("webhook", "command", "email")
 ALERT_EVENTS = ("down", "recovered", "cert_expiring", "burn_page", "burn_ticket")
@@ -81,24 +81,9 @@ class AlertRoute:
 def alert_routes(builder: Any, entries: list[Any], clients: Mapping[str, Any],
                  probes: Mapping[str, Any]) -> tuple[AlertRoute, ...]:
     """Validate every [[alerts]] table; problems go to `builder.problems`."""
-    out: list[AlertRoute] = []
-    seen: dict[str, int | None] = {}
-    for i, entry in enumerate(entries):
-        where = ("alerts", i)
-        ident = entry.get("id") if isinstance(entry, dict) else None
-        subject = f"alert route {ident!r}" if isinstance(ident, str) else f"alert route #{i + 1}"
-        t = sub_table(builder.problems, entry, where, subject)
-        if t is None:
-            continue
-        route = _route(builder, t, i, clients, probes)
-        if route is None:
-            continue
-        if route.id in seen:
-            t.error("id", f"{route.id!r} is already used by the route at line {seen[route.id]}")
-            continue
-        seen[route.id] = route.line
-        out.append(route)
-    return tuple(out)
+    return tuple(unique_tables(builder.problems, entries, "alerts", "alert route",
+                               lambda t, i: _route(builder, t, i, clients, probes),
+                               noun="route").values())
 
 
 def _route(builder: Any, t: Table, index: int, clients: Mapping[str, Any],

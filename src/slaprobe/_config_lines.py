@@ -24,9 +24,9 @@ import math
 import re
 import sys
 import tomllib
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import date, datetime, time
-from typing import Any
+from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from .durations import parse_duration
@@ -475,6 +475,45 @@ def sub_table(report: Report, value: Any, where: Key, subject: str) -> Table | N
         return Table(report, value, where, subject)
     report.add(where, f"{subject} must be a table, got {describe(value)}")
     return None
+
+
+class _Identified(Protocol):
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def line(self) -> int | None: ...
+
+
+T = TypeVar("T", bound=_Identified)
+
+
+def unique_tables(report: Report, entries: list[Any], section: str, subject: str,
+                  build: Callable[[Table, int], T | None], *, noun: str) -> dict[str, T]:
+    """Each [[section]] table built by `build`, by id; a repeated id is a problem.
+
+    `subject` names one entry in messages ("maintenance 'w'", "maintenance #3"
+    before the id is known), `noun` the one that took an id first ("already
+    used by the window at line 12"). `build` gets the table and its index;
+    built items need `id` and `line`. Entries that are not tables, or that `build` refuses (it has
+    reported why), are left out, so every problem of the file is still found.
+    """
+    out: dict[str, T] = {}
+    for i, entry in enumerate(entries):
+        ident = entry.get("id") if isinstance(entry, dict) else None
+        named = f"{subject} {ident!r}" if isinstance(ident, str) else f"{subject} #{i + 1}"
+        t = sub_table(report, entry, (section, i), named)
+        if t is None:
+            continue
+        item = build(t, i)
+        if item is None:
+            continue
+        if item.id in out:
+            t.error("id", f"{item.id!r} is already used by the {noun} at line "
+                          f"{out[item.id].line}")
+            continue
+        out[item.id] = item
+    return out
 
 
 def table_array(report: Report, data: dict[str, Any], name: str) -> list[Any]:

@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrule, rrulestr
 
+from ._config_alerts import AlertRoute, alert_routes
 from ._config_lines import (
     MISSING,
     LineMap,
@@ -43,8 +44,8 @@ from ._config_lines import (
     did_you_mean,
     sub_table,
     table_array,
+    unique_tables,
 )
-from ._config_alerts import AlertRoute, alert_routes
 from .durations import format_duration
 from .errors import ConfigError
 
@@ -672,23 +673,8 @@ class _Builder:
 
     def probes(self, entries: list[Any], agent: Agent, clients: dict[str, Client],
                ) -> dict[str, Probe]:
-        out: dict[str, Probe] = {}
-        for i, entry in enumerate(entries):
-            where = ("probes", i)
-            ident = entry.get("id") if isinstance(entry, dict) else None
-            subject = f"probe {ident!r}" if isinstance(ident, str) else f"probe #{i + 1}"
-            t = sub_table(self.problems, entry, where, subject)
-            if t is None:
-                continue
-            probe = self.probe(t, agent, clients)
-            if probe is None:
-                continue
-            if probe.id in out:
-                t.error("id", f"{probe.id!r} is already used by the probe at line "
-                              f"{out[probe.id].line}")
-                continue
-            out[probe.id] = probe
-        return out
+        return unique_tables(self.problems, entries, "probes", "probe",
+                             lambda t, _: self.probe(t, agent, clients), noun="probe")
 
     def probe(self, t: Table, agent: Agent, clients: dict[str, Client]) -> Probe | None:
         stated = t.data.get("kind")
@@ -863,26 +849,9 @@ class _Builder:
 
     def windows(self, entries: list[Any], agent: Agent, clients: dict[str, Client],
                 probes: dict[str, Probe]) -> tuple[Maintenance, ...]:
-        out: list[Maintenance] = []
-        seen: dict[str, int | None] = {}
-        for i, entry in enumerate(entries):
-            where = ("maintenance", i)
-            ident = entry.get("id") if isinstance(entry, dict) else None
-            subject = f"maintenance {ident!r}" if isinstance(ident, str) else \
-                f"maintenance #{i + 1}"
-            t = sub_table(self.problems, entry, where, subject)
-            if t is None:
-                continue
-            window = self.window(t, agent, clients, probes)
-            if window is None:
-                continue
-            if window.id in seen:
-                t.error("id", f"{window.id!r} is already used by the window at line "
-                              f"{seen[window.id]}")
-                continue
-            seen[window.id] = window.line
-            out.append(window)
-        return tuple(out)
+        return tuple(unique_tables(self.problems, entries, "maintenance", "maintenance",
+                                   lambda t, _: self.window(t, agent, clients, probes),
+                                   noun="window").values())
 
     def window(self, t: Table, agent: Agent, clients: dict[str, Client],
                probes: dict[str, Probe]) -> Maintenance | None:
