@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from servers import AcceptLoop
+
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 
@@ -415,7 +417,7 @@ class Conn:
     closed_after: float | None = None  # seconds until the client went away (if watched)
 
 
-class ScriptServer:
+class ScriptServer(AcceptLoop):
     """A loopback TCP server that runs `script(conn, head)` per connection, in a thread.
 
     The script gets the socket after the request head has been read (or at once
@@ -427,23 +429,10 @@ class ScriptServer:
         self.script = script
         self.read_head = read_head
         self.conns: list[Conn] = []
-        self._stop = threading.Event()
-        self._listener = socket.create_server((HOST, 0), backlog=256)
-        self._listener.settimeout(0.05)
-        self.port = int(self._listener.getsockname()[1])
-        self.url = f"http://{HOST}:{self.port}/"
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
+        super().__init__(backlog=256, poll=0.05)
 
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+    def _on_conn(self, conn: socket.socket) -> None:
+        threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
         record = Conn(time.time(), b"")
@@ -461,17 +450,6 @@ class ScriptServer:
             pass
         finally:
             conn.close()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._listener.close()
-
-    def __enter__(self) -> ScriptServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def client_gone(conn: socket.socket, wait: float) -> bool:

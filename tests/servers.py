@@ -359,21 +359,20 @@ _ROUTES = {
 # --- a server that never answers --------------------------------------------
 
 
-class HangServer(_Server):
-    """Accepts TCP connections and never sends a byte: a hung application.
+class AcceptLoop(_Server):
+    """A raw loopback listener whose thread hands each connection to `_on_conn`.
 
-    `.accepted` counts connections; an https:// client hangs in its handshake.
+    The base of the misbehaving servers (here and in faultkit.py): they differ
+    only in what they do with a connection, never in how they listen or stop.
     """
 
-    def __init__(self) -> None:
-        self.accepted = 0
-        self._held: list[socket.socket] = []
+    def __init__(self, *, backlog: int = 128, poll: float = 0.02) -> None:
         self._stop = threading.Event()
-        self._listener = socket.create_server((HOST, 0), backlog=128)
-        self._listener.settimeout(0.02)
+        self._listener = socket.create_server((HOST, 0), backlog=backlog)
+        self._listener.settimeout(poll)
         self.port = int(self._listener.getsockname()[1])
-        self._thread = threading.Thread(target=self._accept, name=f"HangServer:{self.port}",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._accept,
+                                        name=f"{type(self).__name__}:{self.port}", daemon=True)
         self._thread.start()
 
     def _accept(self) -> None:
@@ -384,8 +383,10 @@ class HangServer(_Server):
                 continue
             except OSError:
                 return
-            self._held.append(conn)
-            self.accepted += 1
+            self._on_conn(conn)
+
+    def _on_conn(self, conn: socket.socket) -> None:
+        raise NotImplementedError
 
     def close(self) -> None:
         if self._stop.is_set():
@@ -393,35 +394,41 @@ class HangServer(_Server):
         self._stop.set()
         self._thread.join()
         self._listener.close()
+
+
+class HangServer(AcceptLoop):
+    """Accepts TCP connections and never sends a byte: a hung application.
+
+    `.accepted` counts connections; an https:// client hangs in its handshake.
+    """
+
+    def __init__(self) -> None:
+        self.accepted = 0
+        self._held: list[socket.socket] = []
+        super().__init__()
+
+    def _on_conn(self, conn: socket.socket) -> None:
+        self._held.append(conn)
+        self.accepted += 1
+
+    def close(self) -> None:
+        super().close()
         for conn in self._held:
             conn.close()
 
 
-class RawServer(_Server):
+class RawServer(AcceptLoop):
     """Answers each connection with `reply` (after reading the request head)
     and closes it; with `reset=True` it closes with a TCP reset instead."""
 
     def __init__(self, reply: bytes = b"", *, reset: bool = False) -> None:
         self.reply = reply
         self.reset = reset
-        self._stop = threading.Event()
-        self._listener = socket.create_server((HOST, 0), backlog=128)
-        self._listener.settimeout(0.02)
-        self.port = int(self._listener.getsockname()[1])
-        self._thread = threading.Thread(target=self._serve, name=f"RawServer:{self.port}",
-                                        daemon=True)
-        self._thread.start()
+        super().__init__()
 
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with conn:
-                self._answer(conn)
+    def _on_conn(self, conn: socket.socket) -> None:
+        with conn:
+            self._answer(conn)
 
     def _answer(self, conn: socket.socket) -> None:
         conn.settimeout(2)
@@ -438,13 +445,6 @@ class RawServer(_Server):
             conn.sendall(self.reply)
         except OSError:
             return
-
-    def close(self) -> None:
-        if self._stop.is_set():
-            return
-        self._stop.set()
-        self._thread.join()
-        self._listener.close()
 
 
 # --- certificates -----------------------------------------------------------
