@@ -37,6 +37,10 @@ MISSING: Any = object()  # a key absent from its table
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _SCALAR = re.compile(r"[^,\]}\n#]*")
+# Most lines are `key = "text"` or `key = 30`: one match instead of the walk.
+_SIMPLE_PAIR = re.compile(r'([A-Za-z0-9_-]+)[ \t]*=[ \t]*(?:"(?:[^"\\\n]|\\.)*"|[A-Za-z0-9_:.+-]+)'
+                          r'(?=[ \t]*(?:#[^\n]*)?(?:\r?\n|$))')
+_BLANK = {True: re.compile(r"(?:[ \t\r\n]+|#[^\n]*)*"), False: re.compile(r"(?:[ \t]+|#[^\n]*)*")}
 
 
 class _Stop(Exception):
@@ -75,7 +79,7 @@ class _Scanner:
         self.text = text
         self.pos = 0
         self.lines: dict[Key, int] = {}
-        self._newlines = [i for i, c in enumerate(text) if c == "\n"]
+        self._newlines = [m.start() for m in re.finditer("\n", text)]
         self._array_counts: dict[Key, int] = {}
 
     # -- positions -------------------------------------------------------
@@ -98,16 +102,7 @@ class _Scanner:
 
     def skip_blank(self, newlines: bool) -> None:
         """Skip spaces and comments, and line ends too when `newlines`."""
-        text = self.text
-        while self.pos < len(text):
-            c = text[self.pos]
-            if c in " \t" or (newlines and c in "\r\n"):
-                self.pos += 1
-            elif c == "#":
-                end = text.find("\n", self.pos)
-                self.pos = len(text) if end < 0 else end
-            else:
-                return
+        self.pos = _BLANK[newlines].match(self.text, self.pos).end()  # type: ignore[union-attr]
 
     # -- grammar ---------------------------------------------------------
 
@@ -148,6 +143,11 @@ class _Scanner:
 
     def key_value(self, table: Key) -> None:
         line = self.line()
+        simple = _SIMPLE_PAIR.match(self.text, self.pos)
+        if simple:
+            self.record((*table, simple.group(1)), line)
+            self.pos = simple.end()
+            return
         path = table + self.key_path()
         self.skip_blank(newlines=False)
         self.expect("=")
