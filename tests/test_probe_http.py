@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
@@ -420,3 +421,16 @@ def test_many_concurrent_checks_all_succeed(server: HttpServer) -> None:
             return await asyncio.gather(*(run_check(http_probe(server.url), ctx)
                                           for _ in range(50)))
     assert all(o.ok for o in asyncio.run(go()))
+
+
+def test_one_ssl_context_per_tls_flavour_shared_by_both_paths() -> None:
+    async def go() -> None:
+        async with ProbeContext() as ctx:
+            verified, unverified = ctx.http.ssl_context(True), ctx.http.ssl_context(False)
+            assert ctx.http.ssl_context(True) is verified
+            assert verified is not unverified
+            assert verified.verify_mode == ssl.CERT_REQUIRED and verified.check_hostname
+            assert unverified.verify_mode == ssl.CERT_NONE
+            # the httpx client (redirects) hands the same context to its connections
+            assert ctx.http.client(True)._transport._ssl_context is verified  # type: ignore[attr-defined]
+    asyncio.run(go())

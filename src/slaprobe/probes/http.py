@@ -17,6 +17,14 @@ Why this shape (PERFORMANCE.md, "HTTP with httpx"):
   stage's output capped the same way, so a compression bomb (a few KB that
   inflate to gigabytes) cannot exhaust memory or stall the event loop.
 
+Most checks never touch httpx: a check that does not follow redirects goes
+over `http_wire` (the request bytes made once per probe, by h11 as httpcore
+would make them; the response parsed by an asyncio.Protocol following h11's
+rules), at about a third of the CPU. httpx stays for what earns its cost:
+following redirects (with the cross-origin header stripping below), URL
+credentials, and any probe whose request h11 refuses, so those fail exactly
+as they always did.
+
 Errors are translated once, in `_classify`, into "kind: message" strings.
 """
 
@@ -28,10 +36,12 @@ import functools
 import socket
 import ssl
 import time
+import weakref
 import zlib
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, cast
 
+import h11
 import httpcore
 import httpx
 
@@ -39,6 +49,7 @@ from slaprobe import __version__
 from slaprobe.config import Probe
 
 from ._base import Outcome, causes, connect, failed, fmt_seconds, os_error, resolve, too_slow
+from .http_wire import Exchange, WirePlan, WireProtocolError
 
 BODY_CAP = 64 * 1024  # bytes of a response body a check may read
 MAX_REDIRECTS = 10
@@ -69,12 +80,26 @@ class HttpEngine:
 
     def __init__(self) -> None:
         self._clients: dict[bool, httpx.AsyncClient] = {}
+        self._contexts: dict[bool, ssl.SSLContext] = {}
+        # id(probe) -> (weak reference to the probe, its WirePlan or None for the httpx
+        # path). An entry goes when its probe does (a reloaded configuration), and the
+        # reference tells a probe from a later one that got the same id.
+        self._plans: dict[int, tuple[weakref.ref[Probe], WirePlan | None]] = {}
+
+    def ssl_context(self, verify_tls: bool) -> ssl.SSLContext:
+        """The shared SSL context for one TLS flavour, made on first use."""
+        context = self._contexts.get(verify_tls)
+        if context is None:
+            context = verified_ssl_context() if verify_tls else unverified_ssl_context()
+            context.set_alpn_protocols(["http/1.1"])  # what httpcore offers, on both paths
+            self._contexts[verify_tls] = context
+        return context
 
     def client(self, verify_tls: bool) -> httpx.AsyncClient:
         """The shared client for one TLS flavour, made on first use."""
         client = self._clients.get(verify_tls)
         if client is None:
-            context = verified_ssl_context() if verify_tls else unverified_ssl_context()
+            context = self.ssl_context(verify_tls)
             client = self._clients[verify_tls] = _Client(
                 transport=_OneShotTransport(context),
                 # Only the codings _BoundedDecoder undoes, whatever httpx could.
@@ -94,6 +119,11 @@ class HttpEngine:
         """One attempt, bounded by `probe.timeout`; never raises but cancellation."""
         if not probe.url:
             return failed("error", "no url configured")
+        cached = self._plans.get(id(probe))
+        plan = cached[1] if cached is not None and cached[0]() is probe else self._plan(probe)
+        if plan is not None:
+            context = self.ssl_context(probe.verify_tls) if plan.tls else None
+            return await _wire_check(plan, probe, context)
         client = self.client(probe.verify_tls)  # before the clock: the first builds an SSL context
         progress = _Progress()
         started = time.perf_counter()
@@ -101,8 +131,114 @@ class HttpEngine:
             async with asyncio.timeout(probe.timeout):
                 return await _attempt(client, probe, progress, started)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an Outcome
-            kind, message = _classify(exc, progress, probe.timeout)
+            kind, message = _classify(exc, progress.phase, probe.timeout)
             return failed(kind, message)
+
+    def _plan(self, probe: Probe) -> WirePlan | None:
+        """Build and cache the probe's plan (outside any check's clock)."""
+        plan = wire_plan(probe, self.client(probe.verify_tls))
+        if plan is not None and plan.tls:
+            self.ssl_context(probe.verify_tls)  # made once; it costs milliseconds
+        key, plans = id(probe), self._plans
+
+        def forget(ref: weakref.ref[Probe]) -> None:
+            if plans.get(key, (None,))[0] is ref:
+                del plans[key]
+        plans[key] = (weakref.ref(probe, forget), plan)
+        return plan
+
+
+def wire_plan(probe: Probe, client: httpx.AsyncClient) -> WirePlan | None:
+    """The fast path's plan for `probe`, or None when the check needs httpx.
+
+    The request is built by the same client as on the httpx path and
+    serialised by h11 as httpcore serialises it, so the bytes on the wire are
+    the same and a method or header h11 refuses (CR, LF, NUL, a space in a
+    name, ...) sends the probe to the httpx path, which fails it as before.
+    """
+    try:
+        url = parsed_url(probe.url or "")
+        scheme = url.raw_scheme
+        if (probe.follow_redirects or scheme not in _DEFAULT_PORTS or url.userinfo
+                or not url.raw_host):
+            return None  # redirects, credentials in the URL, odd URLs: httpx's business
+        request = client.build_request(probe.method, url, headers=list(probe.headers),
+                                       timeout=probe.timeout)
+        h11_state = h11.Connection(h11.CLIENT)
+        data = h11_state.send(h11.Request(method=request.method, target=url.raw_path,
+                                          headers=request.headers.raw)) or b""
+        for chunk in cast(Any, request.stream):
+            data += h11_state.send(h11.Data(data=chunk)) or b""
+        data += h11_state.send(h11.EndOfMessage()) or b""
+        host = url.raw_host.decode("ascii")
+    except Exception:  # noqa: BLE001 - the httpx path reports it, as it always did
+        return None
+    return WirePlan(
+        host, url.port or _DEFAULT_PORTS[scheme], scheme == b"https", data,
+        request.method == "HEAD",
+        None if probe.body_contains is None else probe.body_contains.encode(),
+        probe.expect_status, BODY_CAP, _new_decoder,
+    )
+
+
+def _new_decoder(codings: list[str]) -> _BoundedDecoder:
+    return _BoundedDecoder(codings, BODY_CAP)
+
+
+async def _wire_check(plan: WirePlan, probe: Probe, context: ssl.SSLContext | None) -> Outcome:
+    """One attempt over http_wire; the same phases, messages and latency as `_attempt`."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    exchange = Exchange(plan, done)
+    phase = "resolve"
+    transport: asyncio.Transport | None = None
+    started = time.perf_counter()
+    try:
+        try:
+            async with asyncio.timeout(probe.timeout):
+                addresses = await resolve(plan.host, plan.port, socket.SOCK_STREAM)
+                phase = "connect"
+                sock, _ = await connect(addresses)
+                phase = "tls" if context is not None else "response"
+                try:
+                    transport, _ = await loop.create_connection(
+                        lambda: exchange, sock=sock, ssl=context,
+                        server_hostname=plan.server_hostname)
+                except BaseException:
+                    sock.close()
+                    raise
+                phase = "response"
+                await done
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an Outcome
+            if phase == "response":
+                phase = exchange.phase
+            kind, message = _classify(exc, phase, probe.timeout)
+            return failed(kind, message)
+        cert_days = None
+        if context is not None:
+            assert transport is not None
+            cert_days = _cert_days(transport.get_extra_info("ssl_object"))
+        # Until the head (and the body when searched) is in, as on the httpx path:
+        # closing the connection is not part of it.
+        latency_ms = (time.perf_counter() - started) * 1000
+    finally:
+        if transport is not None:
+            transport.abort()  # abort, not close: see _Stream.aclose
+        if not done.done():
+            done.cancel()
+    status = exchange.status
+    if not status_ok(status, probe.expect_status):
+        return failed("status", f"got {status}, expected {expected_text(probe.expect_status)}",
+                      latency_ms, cert_days)
+    if plan.needle is not None and not exchange.found:
+        read = exchange.read
+        limit = " (read limit)" if read >= BODY_CAP else ""
+        return failed("body", f"expected text not in the {read} bytes read{limit}",
+                      latency_ms, cert_days)
+    slow = too_slow(latency_ms / 1000, probe.max_latency)
+    if slow:
+        return failed("slow", slow, latency_ms, cert_days)
+    return Outcome(True, latency_ms, None, cert_days)
 
 
 async def _attempt(client: httpx.AsyncClient, probe: Probe, progress: _Progress,
@@ -190,10 +326,24 @@ async def body_contains(response: httpx.Response, needle: bytes) -> tuple[bool, 
 def peer_cert_days(response: httpx.Response) -> float | None:
     """Days until the peer certificate's notAfter (negative once expired), or None."""
     stream = response.extensions.get("network_stream")
-    ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
+    return _cert_days(stream.get_extra_info("ssl_object") if stream is not None else None)
+
+
+_NOT_AFTER: dict[bytes, float | None] = {}  # DER -> notAfter: parsed once per certificate
+
+
+def _cert_days(ssl_object: ssl.SSLObject | None) -> float | None:
     if ssl_object is None:
         return None
-    not_after = _not_after(ssl_object)
+    der = ssl_object.getpeercert(binary_form=True)
+    if der is None:
+        return None
+    try:
+        not_after = _NOT_AFTER[der]
+    except KeyError:
+        if len(_NOT_AFTER) >= 1024:
+            _NOT_AFTER.clear()
+        not_after = _NOT_AFTER[der] = _not_after(ssl_object)
     return None if not_after is None else (not_after - time.time()) / 86400
 
 
@@ -215,10 +365,12 @@ def _not_after(ssl_object: ssl.SSLObject) -> float | None:
         return None
 
 
-def _classify(exc: BaseException, progress: _Progress, timeout: float) -> tuple[str, str]:
+def _classify(exc: BaseException, phase: str, timeout: float) -> tuple[str, str]:
     """Any exception from an attempt -> (kind, message). The one translation point."""
     if isinstance(exc, (TimeoutError, httpx.TimeoutException, httpcore.TimeoutException)):
-        return "timeout", _TIMEOUT_MESSAGES[progress.phase].format(fmt_seconds(timeout))
+        return "timeout", _TIMEOUT_MESSAGES[phase].format(fmt_seconds(timeout))
+    if isinstance(exc, WireProtocolError):
+        return "protocol", str(exc)
     if isinstance(exc, httpx.TooManyRedirects):
         return "protocol", f"more than {MAX_REDIRECTS} redirects"
     for e in causes(exc):
