@@ -2,23 +2,34 @@
 
 Usage: ``asyncio.run(Daemon(config, db_path).run())``.
 
-1. Each probe gets its own task that sleeps until its next due time on the
-   monotonic clock, runs one check (bounded by timeout x attempts) and queues
-   the result for the writer thread. A probe never overlaps itself; a hanging
-   target only delays its own next check.
-2. A semaphore bounds checks in flight; a check's timeout starts only once it
-   holds a slot, so when the agent is overloaded checks start late (measured
-   as lateness) instead of timing out falsely.
-3. A failed-by-timeout check during which the loop itself stalled for a large
+1. One scheduler serves every probe: a heap of due times on the monotonic clock
+   and a single loop timer for the earliest one. Every probe due at that tick
+   starts its check then (phases are on a 10 ms grid, so probes share ticks). A
+   probe goes back on the heap only when its check has ended, at its next tick
+   not already past: a probe never overlaps itself, missed ticks are skipped
+   rather than run back to back, and a hanging target only delays its own next
+   check.
+2. TCP and ICMP checks of an IP address run on loop callbacks alone
+   (`ProbeContext.start_check`); the others (HTTP, host names) in a task each.
+3. At most MAX_IN_FLIGHT checks run at once; a check's timeout starts only
+   once it has a slot, so when the agent is overloaded checks start late
+   (measured as lateness) instead of timing out falsely.
+4. A failed-by-timeout check during which the loop itself stalled for a large
    part of the timeout is discarded, not stored: the agent was not measuring
    the target, so that time is unknown rather than the client's outage.
+5. Nothing periodic holds the loop for long: /metrics is rendered in slices
+   (metrics_snapshot.snapshot_async) and the period figures are refreshed a
+   slice of probes at a time (`_figures_loop`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import heapq
+import itertools
 import logging
+import math
 import signal
 import time
 from collections import deque
@@ -33,7 +44,7 @@ from .cluster import probes_run_here
 from .config import Config, Probe, load_config
 from .durations import format_duration
 from .errors import ConfigError
-from .probes import Outcome, ProbeContext, run_check
+from .probes import FastCheck, Outcome, ProbeContext, run_check
 from .sanitize import inert
 from .schedule import first_due, next_due
 from .writer import Writer
@@ -45,9 +56,13 @@ log = logging.getLogger("slaprobe.daemon")
 
 MAX_IN_FLIGHT = 2000
 LAG_SAMPLE_EVERY = 0.1  # seconds between loop-lag samples
+RATE_SECONDS = 120  # seconds of per-second check counts kept for checks_per_second
+START_BATCH = 100  # checks started per loop callback before letting other callbacks run
+FIGURES_SLICE_SECONDS = 0.002  # the longest stretch of the figures refresh on the loop
+FIGURES_PAUSE = 0.01  # seconds between two slices of the figures refresh
 
 
-@dataclass
+@dataclass(slots=True)
 class ProbeLive:
     """What the daemon knows of a probe right now (for metrics and sd_notify STATUS)."""
 
@@ -72,7 +87,9 @@ class Health:
     overload_discarded: int = 0
     clock_jumps: int = 0
     checks_total: int = 0
-    recent_checks: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
+    # checks per whole second of the monotonic clock, for checks_per_second (a deque of
+    # every check's time cost 100,000 floats and a walk over them per scrape)
+    per_second: deque[list[int]] = field(default_factory=lambda: deque(maxlen=RATE_SECONDS))
 
     def max_lag_between(self, start: float, end: float) -> float:
         return max((lag for t, lag in self.loop_lag if start <= t <= end + LAG_SAMPLE_EVERY),
@@ -83,10 +100,41 @@ class Health:
         self.lateness_sum += seconds
         self.lateness_count += 1
 
+    def count_check(self, now_monotonic: float) -> None:
+        self.checks_total += 1
+        second = int(now_monotonic)
+        per = self.per_second
+        if per and per[-1][0] == second:
+            per[-1][1] += 1
+        else:
+            per.append([second, 1])
+
     def checks_per_second(self, now_monotonic: float, window: float = 60.0) -> float:
-        n = sum(1 for t in self.recent_checks if t >= now_monotonic - window)
+        since = now_monotonic - window
+        n = sum(count for second, count in self.per_second if second + 1 > since)
         running = time.time() - self.started
         return n / min(window, max(running, 1e-9))
+
+
+_STARTING = object()  # _Slot.running while start_check may still finish at once
+
+
+class _Slot:
+    """One probe's place in the schedule (see the module docstring, 1)."""
+
+    __slots__ = ("daemon", "due", "probe", "running", "started", "stopped", "ts")
+
+    def __init__(self, daemon: Daemon, probe: Probe, due: float) -> None:
+        self.daemon = daemon
+        self.probe = probe
+        self.due = due  # monotonic: the tick this probe waits for, or its check ran for
+        self.running: object = None  # the check in flight: a FastCheck or a Task
+        self.stopped = False  # removed from the schedule (reload, stop)
+        self.ts = 0.0  # wall clock start of the check in flight
+        self.started = 0.0  # monotonic start of the check in flight
+
+    def finished(self, outcome: Outcome | None) -> None:
+        self.daemon._finished(self, outcome)
 
 
 def outcome_to_check(probe: Probe, agent: str, ts: float, outcome: Outcome) -> Check:
@@ -106,9 +154,16 @@ class Daemon:
         self.writer = Writer(db_path)
         self.live: dict[str, ProbeLive] = {}
         self.health = Health()
-        self._tasks: dict[str, tuple[Probe, asyncio.Task[None]]] = {}
+        self._probes: dict[str, _Slot] = {}
+        self._heap: list[tuple[float, int, _Slot]] = []  # (due, tie-break, slot)
+        self._order = itertools.count()
+        self._timer: asyncio.Handle | None = None  # the scheduler's one timer
+        self._timer_at = math.inf
+        self._in_flight = 0
+        self._waiting: deque[_Slot] = deque()  # due, but MAX_IN_FLIGHT checks are running
+        self._draining = False
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._stop = asyncio.Event()
-        self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
         self._ctx: ProbeContext | None = None
         self._notifier = None
         self._metrics = None
@@ -116,14 +171,120 @@ class Daemon:
         self.shipper: Shipper | None = None  # with [central]: its backlog shows in /metrics
         self.alerts: AlertManager | None = None  # while run() runs (alerts.py)
 
-    # -- one check -------------------------------------------------------
-    async def _check(self, probe: Probe) -> Check | None:
+    # -- the schedule ----------------------------------------------------
+    def _push(self, slot: _Slot) -> None:
+        heapq.heappush(self._heap, (slot.due, next(self._order), slot))
+        if slot.due < self._timer_at:
+            self._arm(slot.due)
+
+    def _arm(self, when: float) -> None:
+        assert self._loop is not None
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = when
+        self._timer = self._loop.call_at(when, self._tick)
+
+    def _tick(self) -> None:
+        """The scheduler's timer: start every check that is due (a batch at a time)."""
+        self._timer, self._timer_at = None, math.inf
+        heap = self._heap
+        now = time.monotonic()
+        started = 0
+        while heap and heap[0][0] <= now:
+            if started >= START_BATCH:  # let replies and timers in, then go on at once
+                assert self._loop is not None
+                self._timer, self._timer_at = self._loop.call_soon(self._tick), now
+                return
+            slot = heapq.heappop(heap)[2]
+            if not slot.stopped:
+                self._begin(slot)
+                started += 1
+        if heap and self._timer is None:
+            self._arm(heap[0][0])
+
+    def _begin(self, slot: _Slot) -> None:
+        """Start the slot's check, or queue it while MAX_IN_FLIGHT checks run."""
+        if self._in_flight >= MAX_IN_FLIGHT:
+            self._waiting.append(slot)
+            return
+        assert self._ctx is not None and self._loop is not None
+        self._in_flight += 1
+        slot.started = now = time.monotonic()
+        self.health.note_lateness(max(0.0, now - slot.due))
+        slot.ts = time.time()
+        slot.running = _STARTING
+        try:
+            fast: FastCheck | None = self._ctx.start_check(slot.probe, slot.finished)
+        except Exception:  # a probe must never kill the daemon
+            log.exception("probe %s: unexpected error starting the check", slot.probe.id)
+            fast = None
+            if slot.running is _STARTING:
+                slot.finished(None)
+                return
+        if slot.running is not _STARTING:  # it ended already (and is due again)
+            return
+        if fast is not None:
+            slot.running = fast
+        else:  # HTTP, a host name: a task
+            slot.running = self._loop.create_task(self._run_task(slot),
+                                                  name=f"probe:{slot.probe.id}")
+
+    async def _run_task(self, slot: _Slot) -> None:
         assert self._ctx is not None
-        async with self._slots:
-            ts = time.time()
-            started = time.monotonic()
-            outcome = await run_check(probe, self._ctx)
-            ended = time.monotonic()
+        try:
+            outcome: Outcome | None = await run_check(slot.probe, self._ctx)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a probe must never kill the daemon
+            log.exception("probe %s: unexpected error in the check", slot.probe.id)
+            outcome = None
+        slot.finished(outcome)
+
+    def _finished(self, slot: _Slot, outcome: Outcome | None) -> None:
+        """A check ended: record it, put the probe back on the schedule."""
+        if slot.stopped:  # dropped by a reload or stop meanwhile: nothing to record
+            return
+        slot.running = None
+        self._in_flight -= 1
+        probe = slot.probe
+        try:
+            if outcome is not None:
+                check = self._record(probe, slot.ts, slot.started, time.monotonic(), outcome)
+                if check is not None:
+                    self.writer.put(check)
+        except Exception:  # a probe must never kill the daemon
+            log.exception("probe %s: unexpected error recording the check", probe.id)
+        slot.due = next_due(slot.due, probe.interval, time.monotonic())
+        self._push(slot)
+        if self._waiting:
+            self._start_waiting()
+
+    def _start_waiting(self) -> None:
+        if self._draining:  # already in the loop below, further up the stack
+            return
+        self._draining = True
+        try:
+            while self._waiting and self._in_flight < MAX_IN_FLIGHT:
+                slot = self._waiting.popleft()
+                if not slot.stopped:
+                    self._begin(slot)
+        finally:
+            self._draining = False
+
+    def _stop_slot(self, slot: _Slot) -> None:
+        """Take a probe off the schedule; a check in flight is dropped (not recorded)."""
+        slot.stopped = True
+        running, slot.running = slot.running, None
+        if running is not None:
+            running.cancel()  # type: ignore[attr-defined]
+            self._in_flight -= 1
+            if self._waiting:
+                self._start_waiting()
+
+    # -- one check -------------------------------------------------------
+    def _record(self, probe: Probe, ts: float, started: float, ended: float,
+                outcome: Outcome) -> Check | None:
+        """The Check to store, or None when a timeout is the agent's own stall (rule 4)."""
         if not outcome.ok and outcome.error and outcome.error.startswith("timeout"):
             stalled = self.health.max_lag_between(started, ended)
             if stalled >= 0.25 * probe.timeout:
@@ -137,40 +298,25 @@ class Daemon:
         return check
 
     def _note(self, probe: Probe, check: Check) -> None:
-        live = self.live.setdefault(probe.id, ProbeLive())
+        live = self.live.get(probe.id)
+        if live is None:
+            live = self.live[probe.id] = ProbeLive()
         if check.ok:
             live.checks_up += 1
             live.fails_in_row = 0
+            live.up = True
         else:
             live.checks_down += 1
             live.fails_in_row += 1
-        live.up = True if check.ok else (False if live.fails_in_row >= probe.confirm else live.up)
+            if live.fails_in_row >= probe.confirm:
+                live.up = False
         live.latency_ms = check.latency_ms
         if check.cert_days is not None:
             live.cert_days = check.cert_days
         live.last_ts = check.ts
-        self.health.checks_total += 1
-        self.health.recent_checks.append(time.monotonic())
+        self.health.count_check(time.monotonic())
         if self.alerts is not None:
             self.alerts.on_check(probe, check, live)
-
-    async def _probe_loop(self, probe: Probe) -> None:
-        due = first_due(probe.id, probe.interval, time.monotonic())
-        while True:
-            delay = due - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            self.health.note_lateness(max(0.0, time.monotonic() - due))
-            try:
-                check = await self._check(probe)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a probe must never kill the daemon
-                log.exception("probe %s: unexpected error in the check", probe.id)
-                check = None
-            if check is not None:
-                self.writer.put(check)
-            due = next_due(due, probe.interval, time.monotonic())
 
     # -- supervision -----------------------------------------------------
     async def _lag_monitor(self) -> None:
@@ -203,8 +349,9 @@ class Daemon:
             await asyncio.sleep(min(ping_every or 10.0, 10.0))
 
     def status_line(self) -> str:
-        down = sum(1 for pid in self._tasks if self.live.get(pid, ProbeLive()).up is False)
-        return f"{len(self._tasks)} probes, {down} down"
+        live = self.live
+        down = sum(1 for pid in self._probes if pid in live and live[pid].up is False)
+        return f"{len(self._probes)} probes, {down} down"
 
     def _apply(self, config: Config) -> None:
         """Start, stop or restart probe tasks so they match `config` (unchanged ones keep running).
@@ -216,15 +363,20 @@ class Daemon:
                         self.agent_name, ", ".join(config.cluster.members))
         config = replace(config, probes=probes_run_here(config, self.agent_name))
         self.config = config
-        for pid in list(self._tasks):
-            old, task = self._tasks[pid]
-            if config.probes.get(pid) != old:
-                task.cancel()
-                del self._tasks[pid]
+        for pid in list(self._probes):
+            slot = self._probes[pid]
+            if config.probes.get(pid) != slot.probe:
+                self._stop_slot(slot)
+                del self._probes[pid]
+        now = time.monotonic()
         for pid, probe in config.probes.items():
-            if pid not in self._tasks:
-                self._tasks[pid] = (probe, asyncio.create_task(self._probe_loop(probe),
-                                                               name=f"probe:{pid}"))
+            if pid not in self._probes:
+                slot = self._probes[pid] = _Slot(self, probe,
+                                                 first_due(pid, probe.interval, now))
+                self._push(slot)
+        if len(self._heap) > 2 * len(self._probes) + 64:  # drop removed probes' entries
+            self._heap = [e for e in self._heap if not e[2].stopped]
+            heapq.heapify(self._heap)
 
     def reload(self) -> None:
         """SIGHUP: load the file again; a bad file keeps the running configuration."""
@@ -256,10 +408,10 @@ class Daemon:
         if not self.config.agent.metrics:
             return
         from .metrics import MetricsServer, parse_listen
-        from .metrics_snapshot import snapshot
+        from .metrics_snapshot import snapshot_async
 
         host, port = parse_listen(self.config.agent.metrics)
-        server = MetricsServer(host, port, lambda: snapshot(self))
+        server = MetricsServer(host, port, lambda: snapshot_async(self))
         try:
             await server.start()
         except OSError as e:
@@ -268,15 +420,22 @@ class Daemon:
         self._metrics = server
 
     async def _figures_loop(self, every: float = 60.0) -> None:
-        """Refresh this period's availability and budget for /metrics, off the loop thread."""
+        """Refresh this period's availability and budget for /metrics every `every` seconds.
+
+        On the loop thread, a slice of probes at a time (FIGURES_SLICE_SECONDS at most,
+        FIGURES_PAUSE between slices): a whole refresh in a thread held the GIL, and so
+        the probes' schedule, for as long as a report of every probe takes."""
         while True:
             try:
-                self.period_figures = await asyncio.to_thread(self._period_figures)
+                self.period_figures = await self._period_figures_sliced()
+            except asyncio.CancelledError:
+                raise
             except Exception as e:  # noqa: BLE001 - metrics must not stop probing
                 log.debug("period figures not refreshed: %s", e)
             await asyncio.sleep(every)
 
     def _period_figures(self) -> dict[str, tuple[float | None, float | None]]:
+        """Every probe's figures at once (and saved for `status`); see _period_figures_sliced."""
         from .availability import build_report
         from .periods import resolve_period
         from .store import Store
@@ -290,6 +449,43 @@ class Daemon:
             store.save_period_figures(start, now, {
                 f.id: (f.availability, f.objective, f.budget_left_seconds) for f in report.probes})
         return {f.id: (f.availability, f.budget_left_seconds) for f in report.probes}
+
+    async def _period_figures_sliced(self) -> dict[str, tuple[float | None, float | None]]:
+        """`_period_figures`, computed a slice of probes at a time on the loop thread; the
+        slice grows or shrinks so that each takes about FIGURES_SLICE_SECONDS."""
+        from .availability import build_report
+        from .periods import resolve_period
+        from .store import Store
+
+        config = self.config
+        now = time.time()
+        start, end, _ = resolve_period(None, None, None, config.agent.timezone, now)
+        ids = list(config.probes)
+        saved: dict[str, tuple[float | None, float | None, float | None]] = {}
+        size, i = 1, 0
+        with Store(self.db_path, readonly=True) as store:
+            while i < len(ids):
+                t0 = time.perf_counter()
+                part = replace(config, probes={pid: config.probes[pid] for pid in ids[i:i + size]})
+                report = build_report(part, store, start, end, now, latency=False,
+                                      error_kinds=False)
+                for f in report.probes:
+                    saved[f.id] = (f.availability, f.objective, f.budget_left_seconds)
+                i += size
+                took = time.perf_counter() - t0
+                size = max(1, min(2 * size, int(size * FIGURES_SLICE_SECONDS / max(took, 1e-6))))
+                await asyncio.sleep(FIGURES_PAUSE)
+        # `status` reads these instead of recomputing the month for every probe; one
+        # transaction of C and SQLite work, so a thread does not hold the GIL for long.
+        await asyncio.to_thread(self._save_figures, start, now, saved)
+        return {pid: (v[0], v[2]) for pid, v in saved.items()}
+
+    def _save_figures(self, start: float, now: float,
+                      figures: dict[str, tuple[float | None, float | None, float | None]]) -> None:
+        from .store import Store
+
+        with Store(self.db_path) as store:
+            store.save_period_figures(start, now, figures)
 
     async def _retention_loop(self, every: float = 3600.0) -> None:
         """Prune raw checks older than [agent] keep_raw, in a thread, hourly."""
@@ -339,7 +535,7 @@ class Daemon:
         from .sdnotify import Notifier
 
         self._notifier = Notifier.from_environ()
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         self.writer.start(self.agent_name)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
@@ -360,21 +556,29 @@ class Daemon:
                 ship_task = await self._start_shipping()
                 gc.collect()
                 gc.freeze()  # start-up objects leave the collector's walks (PERFORMANCE.md)
-                longest = max((p.interval for p, _ in self._tasks.values()), default=0.0)
+                longest = max((s.probe.interval for s in self._probes.values()), default=0.0)
                 log.info("slaprobe agent %s running %d probes, writing %s; each probe's first "
                          "check comes within its interval (phases are spread; at most %s)",
-                         self.agent_name, len(self._tasks), self.db_path,
+                         self.agent_name, len(self._probes), self.db_path,
                          format_duration(longest))
                 self._notifier.ready()
                 self._notifier.status(self.status_line())
                 await self._stop.wait()
                 log.info("stopping")
                 self._notifier.stopping()
-                tasks = [t for _, t in self._tasks.values()] + helpers
-                for t in tasks:
+                if self._timer is not None:
+                    self._timer.cancel()
+                    self._timer, self._timer_at = None, math.inf
+                tasks = [s.running for s in self._probes.values()
+                         if isinstance(s.running, asyncio.Task)] + helpers
+                for slot in self._probes.values():
+                    self._stop_slot(slot)  # checks in flight are dropped, as on a reload
+                for t in helpers:
                     t.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
-                self._tasks.clear()
+                self._probes.clear()
+                self._heap.clear()
+                self._waiting.clear()
                 if self.alerts is not None:
                     await self.alerts.close()
                 await self._stop_metrics()

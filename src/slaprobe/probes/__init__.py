@@ -15,21 +15,33 @@ their SSL contexts (`http.HttpEngine`) and the ICMP sockets
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self
 
 from slaprobe.config import Probe
 
 from ._base import Outcome
 from .http import HttpEngine
 from .icmp import IcmpEngine
-from .tcp import check_tcp
+from .tcp import check_tcp, start_tcp
 
-__all__ = ["Outcome", "ProbeContext", "run_check"]
+__all__ = ["FastCheck", "Outcome", "ProbeContext", "run_check"]
 
 log = logging.getLogger(__name__)
+
+
+class Attempt(Protocol):
+    """An attempt in flight on a fast path."""
+
+    def cancel(self) -> None: ...
+
+
+# One attempt without a task: the Outcome when known at once, else the attempt in flight
+# (which calls back once with its Outcome), or None when the fast path does not apply.
+Starter = Callable[[Probe, Callable[[Outcome], None]], "Outcome | Attempt | None"]
 
 
 class ProbeContext:
@@ -44,6 +56,7 @@ class ProbeContext:
         self._attempts: dict[str, Callable[[Probe], Awaitable[Outcome]]] = {
             "http": self.http.check, "tcp": check_tcp, "icmp": self.icmp.check,
         }
+        self._starters: dict[str, Starter] = {"tcp": start_tcp, "icmp": self.icmp.start}
 
     async def __aenter__(self) -> Self:
         return self
@@ -60,10 +73,93 @@ class ProbeContext:
         """The one-attempt function for a probe kind, or None if unknown."""
         return self._attempts.get(kind)
 
+    def start_check(self, probe: Probe,
+                    on_done: Callable[[Outcome], None]) -> FastCheck | None:
+        """A whole check (every attempt, as `run_check`) without a task, driven by loop
+        callbacks, for TCP and ICMP probes of an IP address: `on_done(outcome)` is called
+        exactly once, possibly before this returns, unless the returned check is
+        cancelled. None when there is no fast path for this probe (use `run_check`)."""
+        starter = self._starters.get(probe.kind)
+        if starter is None:
+            return None
+        check = FastCheck(starter, probe, on_done)
+        return check if check.begin() else None
+
+
+class FastCheck:
+    """1 + probe.retries attempts, one after another, through a Starter (see start_check)."""
+
+    __slots__ = ("_attempt", "_left", "_on_done", "_probe", "_starter", "cancelled")
+
+    def __init__(self, starter: Starter, probe: Probe,
+                 on_done: Callable[[Outcome], None]) -> None:
+        self._starter, self._probe, self._on_done = starter, probe, on_done
+        self._left = 1 + max(0, probe.retries)
+        self._attempt: Attempt | None = None
+        self.cancelled = False
+
+    def begin(self) -> bool:
+        """Start the first attempt; False (nothing started) when the starter declines."""
+        return self._next(first=True)
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        attempt, self._attempt = self._attempt, None
+        if attempt is not None:
+            attempt.cancel()
+
+    def _next(self, first: bool = False) -> bool:
+        while True:
+            self._left -= 1
+            try:
+                result = self._starter(self._probe, self._attempt_done)
+            except Exception as exc:  # a bug of ours must not stop the agent
+                log.exception("probe %s: unexpected error", self._probe.id)
+                result = Outcome(False, None, f"error: internal error ({type(exc).__name__})")
+            if result is None:
+                if first:
+                    return False
+                result = Outcome(False, None, "error: no attempt made")
+            first = False
+            if not isinstance(result, Outcome):
+                self._attempt = result
+                return True
+            if self._final(result):
+                return True
+
+    def _attempt_done(self, outcome: Outcome) -> None:
+        self._attempt = None
+        if not self.cancelled and not self._final(outcome):
+            self._next()
+
+    def _final(self, outcome: Outcome) -> bool:
+        if outcome.ok or (outcome.error or "").startswith("permission:") or self._left <= 0:
+            self._on_done(outcome)
+            return True
+        return False
+
 
 async def run_check(probe: Probe, ctx: ProbeContext) -> Outcome:
     """1 + probe.retries attempts, each bounded by probe.timeout; returns the
     first success or the last failure. NEVER raises (except asyncio.CancelledError)."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[Outcome] = loop.create_future()
+
+    def on_done(outcome: Outcome) -> None:
+        if not done.done():
+            done.set_result(outcome)
+
+    fast = ctx.start_check(probe, on_done)
+    if fast is None:
+        return await _run_check_async(probe, ctx)
+    try:
+        return await done
+    except BaseException:
+        fast.cancel()
+        raise
+
+
+async def _run_check_async(probe: Probe, ctx: ProbeContext) -> Outcome:
     attempt = ctx.attempt_for(probe.kind)
     if attempt is None:
         return Outcome(False, None, f"error: unknown probe kind {probe.kind!r}")

@@ -14,6 +14,7 @@ import socket
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 Address = tuple[int, tuple[Any, ...]]  # (family, sockaddr) as getaddrinfo gives them
@@ -107,15 +108,25 @@ def _gai_message(exc: socket.gaierror) -> str:
     return "name resolution failed"
 
 
+@lru_cache(maxsize=65_536)
+def literal_address(host: str, port: int) -> Address | None:
+    """(family, sockaddr) when `host` is an IPv4 or IPv6 literal, else None (cached: the
+    check fast paths ask once per check)."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host)
+        except (OSError, ValueError):  # ValueError: an embedded NUL
+            continue
+        return family, (host, port) if family == socket.AF_INET else (host, port, 0, 0)
+    return None
+
+
 async def resolve(host: str, port: int, socktype: int) -> list[Address]:
     """Addresses for `host` in system order; literals skip the resolver thread."""
     try:
-        for family in (socket.AF_INET, socket.AF_INET6):
-            try:
-                socket.inet_pton(family, host)
-            except OSError:
-                continue
-            return [(family, (host, port) if family == socket.AF_INET else (host, port, 0, 0))]
+        literal = literal_address(host, port)
+        if literal is not None:
+            return [literal]
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socktype)
     except (UnicodeError, ValueError) as exc:  # the idna codec or an embedded NUL refused it
         raise BadHostName(socket.EAI_NONAME, "invalid host name") from exc

@@ -28,11 +28,12 @@ import socket
 import struct
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from slaprobe.config import Probe
 
-from ._base import Outcome, failed, fmt_seconds, os_error, resolve, too_slow
+from ._base import Outcome, failed, fmt_seconds, literal_address, os_error, resolve, too_slow
 from ._icmp_packet import build_echo_request, parse_echo_reply
 
 MODES = ("auto", "dgram", "raw")
@@ -78,6 +79,42 @@ class IcmpEngine:
         for sock in sockets:
             sock.close()
 
+    def start(self, probe: Probe,
+              on_done: Callable[[Outcome], None]) -> Outcome | IcmpAttempt | None:
+        """One attempt without a task (the daemon's fast path, for an IP literal): the
+        Outcome when known at once, else the attempt in flight (it calls `on_done(outcome)`
+        once), or None when this path does not apply (a host name: use `check`)."""
+        if not probe.host:
+            return failed("error", "no host configured")
+        address = literal_address(probe.host, 0)
+        if address is None:
+            return None
+        family, sockaddr = address
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + probe.timeout
+        try:
+            sock = self.socket_for(family)
+        except PermissionError:
+            return failed("permission", f"ICMP sockets not allowed: {PERMISSION_ADVICE}")
+        except OSError as exc:
+            return failed("error", f"cannot open an ICMP socket ({os.strerror(exc.errno or 0)})")
+        count = max(1, probe.count)
+        result: list[Outcome] = []
+
+        def finished(rtts: list[float], error: BaseException | None) -> None:
+            outcome = _outcome(count, rtts, error, probe)
+            if result is not None and not result:  # still inside start(): returned below
+                result.append(outcome)
+            else:
+                on_done(outcome)
+
+        ping = _Ping(sock, sockaddr, count, deadline, finished)
+        ping.start()
+        if result:
+            return result[0]
+        result = None  # type: ignore[assignment]  # from now on, finished() calls on_done
+        return IcmpAttempt(ping)
+
     async def check(self, probe: Probe) -> Outcome:
         """One attempt: `probe.count` echo requests within `probe.timeout`."""
         if not probe.host:
@@ -101,12 +138,19 @@ class IcmpEngine:
         count = max(1, probe.count)
         try:
             rtts = await sock.ping(sockaddr, count, deadline)
-        except _Busy:
-            return failed("error", "too many echo requests in flight")
-        except OSError as exc:
-            kind, message = os_error(exc) or ("error", os.strerror(exc.errno or 0).lower())
-            return failed(kind, f"send failed: {message}")
+        except (_Busy, OSError) as exc:
+            return _outcome(count, [], exc, probe)
         return verdict(count, rtts, probe.max_loss, probe.max_latency)
+
+
+def _outcome(count: int, rtts: list[float], error: BaseException | None,
+             probe: Probe) -> Outcome:
+    if isinstance(error, _Busy):
+        return failed("error", "too many echo requests in flight")
+    if isinstance(error, OSError):
+        kind, message = os_error(error) or ("error", os.strerror(error.errno or 0).lower())
+        return failed(kind, f"send failed: {message}")
+    return verdict(count, rtts, probe.max_loss, probe.max_latency)
 
 
 def verdict(count: int, rtts: list[float], max_loss: float, max_latency: float | None) -> Outcome:
@@ -143,25 +187,126 @@ class _Busy(Exception):
     """All 65536 sequence numbers are waiting for replies."""
 
 
-class _Batch:
-    """The replies one check waits for; `done` resolves when all are in."""
+class _Ping:
+    """One check's echo requests, driven by loop callbacks (no task): `count` requests
+    SPACING apart, then `on_done(rtts, error)` once, when every reply is in or at
+    `deadline`. `error` is the _Busy or OSError that stopped the sending, else None."""
 
-    __slots__ = ("done", "left", "rtts")
+    __slots__ = ("count", "deadline", "esock", "finished", "left", "on_done", "rtts", "seqs",
+                 "sockaddr", "task", "timer", "wait")
 
-    def __init__(self, count: int, done: asyncio.Future[None]) -> None:
+    def __init__(self, esock: EchoSocket, sockaddr: tuple[Any, ...], count: int,
+                 deadline: float,
+                 on_done: Callable[[list[float], BaseException | None], None]) -> None:
+        self.esock, self.sockaddr, self.count, self.deadline = esock, sockaddr, count, deadline
+        self.on_done = on_done
         self.rtts: list[float] = []
         self.left = count
-        self.done = done
+        self.seqs: list[int] = []
+        self.finished = False
+        self.timer: asyncio.TimerHandle | None = None
+        self.wait: asyncio.TimerHandle | None = None  # the pause before the next request
+        self.task: asyncio.Task[None] | None = None  # a send waiting for buffer space
+
+    def start(self) -> None:
+        self.timer = self.esock._loop.call_at(self.deadline, self.finish)
+        self._send()
 
     def add(self, rtt: float) -> None:
+        """A matched reply (EchoSocket._match)."""
         self.rtts.append(rtt)
         self.left -= 1
         if self.left <= 0:
             self.finish()
 
-    def finish(self) -> None:
-        if not self.done.done():
-            self.done.set_result(None)
+    def _send(self) -> None:
+        self.wait = None
+        if self.finished:
+            return
+        esock = self.esock
+        try:
+            seq, packet = esock._register(self)
+            try:
+                esock._sock.sendto(packet, self.sockaddr)
+            except (BlockingIOError, InterruptedError):  # send buffer full: wait, not lose
+                self.task = esock._loop.create_task(self._send_later(seq, packet))
+                return
+            except BaseException:
+                esock._pending.pop(seq, None)
+                raise
+        except (_Busy, OSError) as exc:
+            self.finish(exc)
+            return
+        self._sent(seq)
+
+    async def _send_later(self, seq: int, packet: bytes) -> None:
+        esock = self.esock
+        try:
+            async with asyncio.timeout_at(self.deadline):
+                await esock._loop.sock_sendto(esock._sock, packet, self.sockaddr)
+        except TimeoutError:  # the send buffer stayed full until the deadline
+            esock._pending.pop(seq, None)
+            self.task = None
+            self._stop_sending()
+            return
+        except OSError as exc:
+            esock._pending.pop(seq, None)
+            self.task = None
+            self.finish(exc)
+            return
+        self.task = None
+        self._sent(seq)
+
+    def _sent(self, seq: int) -> None:
+        self.seqs.append(seq)
+        if len(self.seqs) < self.count:
+            loop = self.esock._loop
+            pause = min(SPACING, self.deadline - loop.time())
+            if pause > 0:
+                self.wait = loop.call_later(pause, self._send)
+                return
+        self._stop_sending()
+
+    def _stop_sending(self) -> None:
+        self.left -= self.count - len(self.seqs)  # never sent: lost
+        if self.left <= 0 or self.esock._loop.time() >= self.deadline:
+            self.finish()
+
+    def _release(self) -> None:
+        self.finished = True
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.wait is not None:
+            self.wait.cancel()
+        if self.task is not None and self.task is not asyncio.current_task():
+            self.task.cancel()
+        pending = self.esock._pending
+        for seq in self.seqs:
+            entry = pending.get(seq)
+            if entry is not None and entry[0] is self:
+                del pending[seq]
+
+    def finish(self, error: BaseException | None = None) -> None:
+        if not self.finished:
+            self._release()
+            self.on_done(self.rtts, error)
+
+    def cancel(self) -> None:
+        """Stop without calling on_done."""
+        if not self.finished:
+            self._release()
+
+
+class IcmpAttempt:
+    """One fast-path attempt in flight: `cancel()` drops it without an outcome."""
+
+    __slots__ = ("_ping",)
+
+    def __init__(self, ping: _Ping) -> None:
+        self._ping = ping
+
+    def cancel(self) -> None:
+        self._ping.cancel()
 
 
 class EchoSocket:
@@ -186,8 +331,8 @@ class EchoSocket:
         self._ident = int.from_bytes(os.urandom(2), "big")  # raw only; ping sockets set their own
         self._token = os.urandom(_TOKEN_SIZE)
         self._counter = int.from_bytes(os.urandom(2), "big")
-        # sequence -> (batch, counter, sent monotonic, sent wall clock)
-        self._pending: dict[int, tuple[_Batch, int, float, float]] = {}
+        # sequence -> (ping, counter, sent monotonic, sent wall clock)
+        self._pending: dict[int, tuple[_Ping, int, float, float]] = {}
 
     @property
     def in_flight(self) -> int:
@@ -198,54 +343,39 @@ class EchoSocket:
         if self._sock.fileno() >= 0:
             self._loop.remove_reader(self._sock.fileno())
             self._sock.close()
-        for batch, *_ in list(self._pending.values()):
-            batch.finish()
+        for ping, *_ in list(self._pending.values()):
+            ping.finish()
         self._pending.clear()
 
     async def ping(self, sockaddr: tuple[Any, ...], count: int, deadline: float) -> list[float]:
-        """Send `count` echo requests SPACING apart; the RTTs of replies by `deadline`."""
-        loop = self._loop
-        batch = _Batch(count, loop.create_future())
-        timer = loop.call_at(deadline, batch.finish)
-        seqs: list[int] = []
-        try:
-            for i in range(count):
-                if i:
-                    pause = min(SPACING, deadline - loop.time())
-                    if pause <= 0:
-                        break
-                    await asyncio.sleep(pause)
-                try:
-                    seqs.append(await self._send(batch, sockaddr, deadline))
-                except TimeoutError:  # the send buffer stayed full until the deadline
-                    break
-            batch.left -= count - len(seqs)  # never sent: lost
-            if batch.left > 0 and loop.time() < deadline:
-                await batch.done
-        finally:
-            timer.cancel()
-            for seq in seqs:
-                entry = self._pending.get(seq)
-                if entry is not None and entry[0] is batch:
-                    del self._pending[seq]
-        return batch.rtts
+        """Send `count` echo requests SPACING apart; the RTTs of replies by `deadline`.
+        Raises _Busy or the OSError of a failed send."""
+        done: asyncio.Future[tuple[list[float], BaseException | None]] = \
+            self._loop.create_future()
 
-    async def _send(self, batch: _Batch, sockaddr: tuple[Any, ...], deadline: float) -> int:
+        def on_done(rtts: list[float], error: BaseException | None) -> None:
+            if not done.done():
+                done.set_result((rtts, error))
+
+        ping = _Ping(self, sockaddr, count, deadline, on_done)
+        ping.start()
+        try:
+            rtts, error = await done
+        except BaseException:
+            ping.cancel()
+            raise
+        if error is not None:
+            raise error
+        return rtts
+
+    def _register(self, ping: _Ping) -> tuple[int, bytes]:
+        """A new sequence number for `ping`, noted as waiting, and its packet."""
         seq = self._next_seq()
         counter = self._counter
         packet = build_echo_request(self._ident, seq, self._token + _COUNTER.pack(counter),
                                     v6=self._v6)
-        self._pending[seq] = (batch, counter, time.monotonic(), time.time())
-        try:
-            try:
-                self._sock.sendto(packet, sockaddr)
-            except (BlockingIOError, InterruptedError):  # send buffer full: wait, not lose
-                async with asyncio.timeout_at(deadline):
-                    await self._loop.sock_sendto(self._sock, packet, sockaddr)
-        except BaseException:
-            del self._pending[seq]
-            raise
-        return seq
+        self._pending[seq] = (ping, counter, time.monotonic(), time.time())
+        return seq, packet
 
     def _next_seq(self) -> int:
         for _ in range(0x10000):
@@ -276,12 +406,12 @@ class EchoSocket:
         if entry is None or reply.payload[_TOKEN_SIZE:] != _COUNTER.pack(entry[1]):
             return
         del self._pending[reply.seq]
-        batch, _, sent_mono, sent_wall = entry
+        ping, _, sent_mono, sent_wall = entry
         rtt = now - sent_mono
         received = _kernel_time(ancdata) if self._timestamps else None
         if received is not None and 0 <= received - sent_wall <= rtt:
             rtt = received - sent_wall
-        batch.add(rtt)
+        ping.add(rtt)
 
 
 def _tune(sock: socket.socket, v6: bool, raw: bool) -> bool:
