@@ -81,6 +81,10 @@ class DownTracker:
         run = self._runs.get(probe)
         return run.first_fail if run and run.alerted else None
 
+    def quiet(self, probe: str, check: Check) -> bool:
+        """True when this check can raise nothing: ok, no failures open, no certificate."""
+        return check.ok and check.cert_days is None and probe not in self._runs
+
     def observe(self, probe: Probe, check: Check, in_maintenance: bool,
                 day: str) -> list[AlertEvent]:
         """Events this check raises. `day` is its local date (for cert_expiring keys)."""

@@ -145,6 +145,8 @@ class AlertManager:
     # -- events ----------------------------------------------------------
     def on_check(self, probe: Probe, check: Check, live: object = None) -> None:
         """Note one check (called on the event loop after every check); never raises."""
+        if self._tracker.quiet(probe.id, check):
+            return  # the common case, kept cheap: this runs for every check
         try:
             config = self._config()
             in_maint = self._in_maintenance(config, probe, check.ts)
