@@ -1,10 +1,12 @@
 """The fast HTTP path (probes/http_wire.py) against real loopback servers.
 
-Every check that does not follow redirects goes over `http_wire` instead of
-httpx. These tests pin down its HTTP/1.1 handling (framing, segmentation,
-1xx, encodings, the body cap) and, on a table of server responses, that it
-reaches the same verdict as the httpx path it replaced (forced here by making
-`wire_plan` return None).
+Checks go over `http_wire` instead of httpx, redirects followed included.
+These tests pin down its HTTP/1.1 handling (framing, segmentation, 1xx,
+encodings, the body cap), its redirects (method changes, Location forms,
+cross-origin header stripping, the redirect cap, redirect bodies) and, on
+tables of server behaviours, that it reaches the same verdict and sends the
+same bytes as the httpx path it replaced (forced here by making `wire_plan`
+return None).
 """
 
 from __future__ import annotations
@@ -16,12 +18,12 @@ import struct
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Self
 
 import pytest
-from servers import HttpServer, TlsHttpServer
+from servers import HttpServer, TlsCert, TlsHttpServer, closed_port, make_cert
 
 from slaprobe.config import Probe
 from slaprobe.probes import Outcome, ProbeContext, run_check
@@ -33,22 +35,33 @@ HOLD = "hold"  # keep the connection open (until the client leaves, at most 3 s)
 RESET = "reset"  # close with a TCP reset
 
 
+Step = bytes | float | str
+Script = list[Step]
+Routes = dict[str, Script | Callable[[str], Script]]
+
+
 class ScriptServer:
     """Answers each connection, once the request head is in, by running `script`:
     bytes are sent as one TCP segment each (TCP_NODELAY and a short pause between
     them), a float sleeps that long, HOLD keeps the connection open, RESET resets
     it; otherwise the connection is closed (FIN) at the end. `.requests` holds the
-    request heads received."""
+    request heads received.
 
-    def __init__(self, script: list[bytes | float | str], pause: float = 0.003) -> None:
+    `script` may instead be routes: {request target: script, or a function of the
+    target returning one}; a target not there gets a 404. `tls` serves HTTPS."""
+
+    def __init__(self, script: Script | Routes, pause: float = 0.003,
+                 tls: TlsCert | None = None) -> None:
         self.script = script
         self.pause = pause
         self.requests: list[bytes] = []
+        self._tls = tls.server_context() if tls is not None else None
         self._stop = threading.Event()
         self._listener = socket.create_server((HOST, 0), backlog=64)
         self._listener.settimeout(0.02)
         self.port = int(self._listener.getsockname()[1])
-        self.url = f"http://{HOST}:{self.port}/"
+        self.base_url = f"{'https' if tls else 'http'}://{HOST}:{self.port}"
+        self.url = self.base_url + "/"
         self._threads: list[threading.Thread] = []
         self._accepter = threading.Thread(target=self._accept, daemon=True)
         self._accepter.start()
@@ -66,36 +79,46 @@ class ScriptServer:
             self._threads.append(thread)
 
     def _serve(self, conn: socket.socket) -> None:
-        with conn:
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            conn.settimeout(3)
-            try:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    data += chunk
-                self.requests.append(data)
-                for step in self.script:
-                    if isinstance(step, float):
-                        time.sleep(step)
-                    elif step == HOLD:
-                        try:
-                            conn.recv(1)
-                        except OSError:
-                            pass
-                        return
-                    elif step == RESET:
-                        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                        struct.pack("ii", 1, 0))
-                        return
-                    else:
-                        assert isinstance(step, bytes)
-                        conn.sendall(step)
-                        time.sleep(self.pause)
-            except OSError:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn.settimeout(3)
+        try:
+            if self._tls is not None:
+                conn = self._tls.wrap_socket(conn, server_side=True)
+            self._run(conn)
+        except OSError:
+            return
+        finally:
+            conn.close()
+
+    def _run(self, conn: socket.socket) -> None:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(65536)
+            if not chunk:
                 return
+            data += chunk
+        self.requests.append(data)
+        script = self.script
+        if isinstance(script, dict):
+            target = data.split(b" ", 2)[1].decode("latin-1")
+            route = script.get(target, [NOT_FOUND])
+            script = route(target) if callable(route) else route
+        for step in script:
+            if isinstance(step, float):
+                time.sleep(step)
+            elif step == HOLD:
+                try:
+                    conn.recv(1)
+                except OSError:
+                    pass
+                return
+            elif step == RESET:
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                return
+            else:
+                assert isinstance(step, bytes)
+                conn.sendall(step)
+                time.sleep(self.pause)
 
     def close(self) -> None:
         self._stop.set()
@@ -111,12 +134,16 @@ class ScriptServer:
         self.close()
 
 
+NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+
+
 def pieces(data: bytes, size: int) -> list[bytes | float | str]:
     return [data[i:i + size] for i in range(0, len(data), size)]
 
 
 def http_probe(url: str, **fields: object) -> Probe:
-    return replace(Probe(id="web", kind="http", url=url, timeout=2.0), **fields)
+    return replace(Probe(id="web", kind="http", url=url, timeout=2.0),
+                   **fields)  # type: ignore[arg-type]
 
 
 def check(probe: Probe) -> Outcome:
@@ -213,7 +240,6 @@ def test_the_request_bytes_are_those_httpx_sends(fields: dict[str, object],
 
 
 @pytest.mark.parametrize("fields", [
-    {"follow_redirects": True},
     {"url": "http://user:pw@{host}/"},
     {"headers": (("X", "a\r\nInjected: 1"),)},
     {"url": "ftp://{host}/"},
@@ -332,7 +358,8 @@ def test_an_incomplete_head_times_out_in_the_response_phase() -> None:
 
 
 def test_an_endless_head_is_malformed_not_a_memory_sink() -> None:
-    outcome = served([OK_HEAD] + [b"X-Filler: " + b"a" * 1000 + b"\r\n"] * 150 + [HOLD],
+    filler: Script = [b"X-Filler: " + b"a" * 1000 + b"\r\n"] * 150
+    outcome = served([OK_HEAD, *filler, HOLD],
                      timeout=2.0)
     assert outcome.error == "protocol: malformed HTTP response"
 
@@ -456,3 +483,323 @@ def test_wire_path_and_httpx_path_reach_the_same_verdict(
 def verdict(error: str | None) -> str | None:
     """The error without the measured figures a "slow" message holds."""
     return "slow" if error is not None and error.startswith("slow:") else error
+
+
+# --- redirects on the wire path --------------------------------------------------------
+
+LANDED = OK_HEAD + b"Content-Length: 6\r\n\r\nlanded"
+
+
+def moved(status: int, location: bytes | None, extra: bytes = b"",
+          body: bytes = b"") -> bytes:
+    """A redirect response; `extra` header lines (each ending CRLF) go before the body."""
+    head = b"HTTP/1.1 %d Moved\r\n" % status
+    if location is not None:
+        head += b"Location: " + location + b"\r\n"
+    if b"content-length" not in extra.lower() and b"transfer-encoding" not in extra.lower():
+        extra += b"Content-Length: %d\r\n" % len(body)
+    return head + extra + b"\r\n" + body
+
+
+def no_httpx(*args: object, **kwargs: object) -> None:
+    raise AssertionError("httpx path taken")
+
+
+def test_followed_redirects_go_over_the_wire_path_not_httpx(
+        server: HttpServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(http_mod, "_attempt", no_httpx)
+    probe = http_probe(server.base_url + "/redirect/3", follow_redirects=True,
+                       expect_status=(200,), body_contains="redirected")
+    assert check(probe).ok
+    assert check(http_probe(server.url, follow_redirects=True)).ok  # no redirect at all
+
+
+def test_a_probe_following_redirects_gets_a_wire_plan(server: HttpServer) -> None:
+    async def go() -> object:
+        async with ProbeContext() as ctx:
+            return http_mod.wire_plan(http_probe(server.url, follow_redirects=True),
+                                      ctx.http.client(True))
+    plan = asyncio.run(go())
+    assert plan is not None and plan.follow is not None  # type: ignore[attr-defined]
+
+
+def test_each_hop_is_built_once_per_probe(server: HttpServer,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    built: list[tuple[int, str]] = []
+    real = http_mod._Hops._build
+
+    def spy(self: object, previous: object, status: int, location: str) -> object:
+        built.append((status, location))
+        return real(self, previous, status, location)  # type: ignore[arg-type]
+    monkeypatch.setattr(http_mod._Hops, "_build", spy)
+    probe = http_probe(server.base_url + "/redirect/3", follow_redirects=True,
+                       body_contains="redirected")
+
+    async def go() -> list[Outcome]:
+        async with ProbeContext() as ctx:
+            return [await run_check(probe, ctx) for _ in range(4)]
+    assert all(o.ok for o in asyncio.run(go()))
+    assert built == [(302, "/redirect/2"), (302, "/redirect/1"), (302, "/redirect/0")]
+
+
+def test_a_new_location_every_time_keeps_the_hop_cache_bounded() -> None:
+    count = iter(range(10**6))
+    routes: Routes = {"/start": lambda target: [moved(302, b"/end?n=%d" % next(count))]}
+    routes.update({f"/end?n={n}": [LANDED] for n in range(60)})
+    with ScriptServer(routes) as origin:
+        probe = http_probe(origin.base_url + "/start", follow_redirects=True,
+                           body_contains="landed")
+
+        async def go() -> tuple[list[Outcome], int]:
+            async with ProbeContext() as ctx:
+                outcomes = [await run_check(probe, ctx) for _ in range(50)]
+                plan = ctx.http._plans[id(probe)][1]
+                assert plan is not None and plan.follow is not None
+                return outcomes, len(plan.follow._cache)  # type: ignore[attr-defined]
+        outcomes, cached = asyncio.run(go())
+    assert all(o.ok for o in outcomes)
+    assert 0 < cached <= http_mod._Hops.LIMIT
+
+
+def test_a_huge_location_is_followed_but_not_cached() -> None:
+    target = "/end?" + "q" * 3000
+    with ScriptServer({"/start": [moved(302, target.encode())], target: [LANDED]}) as origin:
+        probe = http_probe(origin.base_url + "/start", follow_redirects=True,
+                           body_contains="landed")
+
+        async def go() -> tuple[list[Outcome], int]:
+            async with ProbeContext() as ctx:
+                outcomes = [await run_check(probe, ctx) for _ in range(2)]
+                plan = ctx.http._plans[id(probe)][1]
+                assert plan is not None and plan.follow is not None
+                return outcomes, len(plan.follow._cache)  # type: ignore[attr-defined]
+        outcomes, cached = asyncio.run(go())
+    assert all(o.ok for o in outcomes), outcomes
+    assert cached == 0
+
+
+def test_303_turns_a_post_into_a_get_without_its_body_headers() -> None:
+    with ScriptServer({"/start": [moved(303, b"/end")], "/end": [LANDED]}) as origin:
+        outcome = check(http_probe(origin.base_url + "/start", method="POST",
+                                   follow_redirects=True, body_contains="landed"))
+        first, second = origin.requests
+    assert outcome.ok, outcome
+    assert first.startswith(b"POST /start HTTP/1.1\r\n") and b"Content-Length: 0" in first
+    assert second.startswith(b"GET /end HTTP/1.1\r\n")
+    assert b"content-length" not in second.lower()
+
+
+@pytest.mark.parametrize(("location", "landing"), [
+    (b"/end", "/end"),  # absolute path
+    (b"end", "/dir/end"),  # relative path
+    (b"../up", "/up"),  # dot segments
+    (b"?q=1", "/dir/start?q=1"),  # query only
+    (b"{A}/end", "/end"),  # absolute URL
+    (b"//{a}/end", "/end"),  # scheme-relative
+])
+def test_relative_and_absolute_locations_are_resolved_against_the_current_url(
+        location: bytes, landing: str) -> None:
+    with ScriptServer({}) as origin:
+        location = location.replace(b"{A}", origin.base_url.encode()).replace(
+            b"{a}", f"{HOST}:{origin.port}".encode())
+        origin.script = {"/dir/start": [moved(302, location)], landing: [LANDED]}
+        outcome = check(http_probe(origin.base_url + "/dir/start", follow_redirects=True,
+                                   body_contains="landed"))
+    assert outcome.ok, outcome
+
+
+def test_cross_origin_redirect_and_back_drops_configured_headers_only_away() -> None:
+    headers = (("X-Api-Key", "s3cret"), ("Authorization", "Bearer t"))
+    with ScriptServer({}) as a, ScriptServer({}) as b:
+        a.script = {"/start": [moved(302, f"{b.base_url}/hop".encode())], "/end": [LANDED]}
+        b.script = {"/hop": [moved(307, f"{a.base_url}/end".encode())]}
+        outcome = check(http_probe(a.base_url + "/start", follow_redirects=True,
+                                   body_contains="landed", headers=headers))
+        (start, end), (hop,) = [r.lower() for r in a.requests], [r.lower() for r in b.requests]
+    assert outcome.ok, outcome
+    assert b"x-api-key: s3cret" in start and b"authorization: bearer t" in start
+    assert b"x-api-key" not in hop and b"authorization" not in hop
+    assert f"host: {HOST}:{b.port}".encode() in hop
+    # back on the first origin: the configured headers again, but httpx dropped
+    # Authorization for good when it left the origin
+    assert b"x-api-key: s3cret" in end and b"authorization" not in end
+
+
+def test_ten_redirects_are_followed_and_the_eleventh_fails(
+        server: HttpServer) -> None:
+    before = server.requests
+    assert check(http_probe(server.base_url + "/redirect/10", follow_redirects=True,
+                            body_contains="redirected")).ok
+    assert server.requests - before == 11
+    before = server.requests
+    outcome = check(http_probe(server.base_url + "/redirect/11", follow_redirects=True))
+    assert outcome.error == "protocol: more than 10 redirects"
+    assert server.requests - before == 11
+
+
+def test_latency_spans_the_whole_redirect_chain() -> None:
+    routes: Routes = {"/start": [0.2, moved(302, b"/end")], "/end": [0.1, LANDED]}
+    with ScriptServer(routes) as origin:
+        outcome = check(http_probe(origin.base_url + "/start", follow_redirects=True,
+                                   body_contains="landed"))
+    assert outcome.ok and outcome.latency_ms is not None and outcome.latency_ms >= 300
+
+
+def test_a_redirect_body_that_stops_coming_is_a_response_timeout() -> None:
+    routes: Routes = {"/start": [moved(302, b"/end", b"Content-Length: 100\r\n", b"abc"),
+                                 HOLD]}
+    with ScriptServer(routes) as origin:
+        outcome = check(http_probe(origin.base_url + "/start", follow_redirects=True,
+                                   timeout=0.3))
+    assert outcome.error == "timeout: no response within 300ms"
+
+
+# Redirect scenarios run through both paths: the same verdict, and every server sees
+# the same request bytes. Two origins, A and B; in the bytes {A}/{B} are their base
+# URLs, {b} B's host:port, {closed} a port nothing listens on. "tls" serves A or B
+# over HTTPS.
+def _scenarios() -> dict[str, tuple[Routes, Routes, str, dict[str, object]]]:
+    def r(status: int, location: bytes | None, extra: bytes = b"", body: bytes = b"",
+          then: Script = ()) -> Script:  # type: ignore[assignment]
+        return [moved(status, location, extra, body), *then]
+    end: Routes = {"/end": [LANDED]}
+    find: dict[str, object] = {"body_contains": "landed"}
+    post: dict[str, object] = {"method": "POST", **find}
+    secret: dict[str, object] = {"headers": (("X-Api-Key", "s3cret"), ("Authorization", "Bearer t"),
+                          ("Accept", "text/plain")), **find}
+    huge = b"x" * (BODY_CAP + 100)
+    return {
+        "302 relative": ({"/start": r(302, b"/end"), **end}, {}, "/start", find),
+        "301 absolute": ({"/start": r(301, b"{A}/end"), **end}, {}, "/start", find),
+        "303 post": ({"/start": r(303, b"/end"), **end}, {}, "/start", post),
+        "302 post": ({"/start": r(302, b"/end"), **end}, {}, "/start", post),
+        "301 post": ({"/start": r(301, b"/end"), **end}, {}, "/start", post),
+        "307 post": ({"/start": r(307, b"/end"), **end}, {}, "/start", post),
+        "308 post": ({"/start": r(308, b"/end"), **end}, {}, "/start", post),
+        "301 put": ({"/start": r(301, b"/end"), **end}, {}, "/start", {"method": "PUT"}),
+        "302 put": ({"/start": r(302, b"/end"), **end}, {}, "/start", {"method": "PUT"}),
+        "303 delete": ({"/start": r(303, b"/end"), **end}, {}, "/start", {"method": "DELETE"}),
+        "303 head": ({"/start": r(303, b"/end"), **end}, {}, "/start", {"method": "HEAD"}),
+        "302 head with length": ({"/start": r(302, b"/end", b"Content-Length: 50\r\n"), **end},
+                                 {}, "/start", {"method": "HEAD"}),
+        "cross origin": ({"/start": r(302, b"{B}/end")}, end, "/start", secret),
+        "cross origin and back": ({"/start": r(302, b"{B}/hop"), **end},
+                                  {"/hop": r(308, b"{A}/end")}, "/start", secret),
+        "cross origin configured host": ({"/start": r(302, b"{B}/end")}, end, "/start",
+                                         {"headers": (("Host", "example.test"),)}),
+        "same origin configured host": ({"/start": r(302, b"/end"), **end}, {}, "/start",
+                                        {"headers": (("Host", "example.test"),)}),
+        "same origin cookie": ({"/start": r(302, b"/end"), **end}, {}, "/start",
+                               {"headers": (("Cookie", "a=b"), ("X-A", "1"))}),
+        "userinfo in location": ({"/start": r(302, b"http://u:p@{b}/end")}, end, "/start",
+                                 find),
+        "fragment kept": ({"/start?x=1": r(302, b"/end"), **end}, {}, "/start?x=1#frag",
+                          find),
+        "query in location": ({"/start": r(302, b"/end?y=2"), "/end?y=2": [LANDED]}, {},
+                              "/start", find),
+        "no location": ({"/start": r(302, None)}, {}, "/start", {}),
+        "no location expect 200": ({"/start": r(302, None)}, {}, "/start",
+                                   {"expect_status": (200,)}),
+        "expect 302 but followed": ({"/start": r(302, b"/end"), **end}, {}, "/start",
+                                    {"expect_status": (302,)}),
+        "300 not followed": ({"/start": r(300, b"/end"), **end}, {}, "/start", {}),
+        "empty location loops": ({"/start": r(302, b"")}, {}, "/start", {}),
+        "self loop": ({"/start": r(302, b"/start")}, {}, "/start", {}),
+        "control character": ({"/start": r(302, b"/a\x01b")}, {}, "/start", {}),
+        "invalid url": ({"/start": r(302, b"http://[::1/x")}, {}, "/start", {}),
+        "bad port": ({"/start": r(302, b"http://127.0.0.1:99999/")}, {}, "/start", {}),
+        "space in location": ({"/start": r(302, b"/a b"), "/a%20b": [LANDED]}, {}, "/start",
+                              find),
+        "utf-8 location": ({"/start": r(302, b"/caf\xc3\xa9"), "/caf%C3%A9": [LANDED]}, {},
+                           "/start", find),
+        "latin-1 location": ({"/start": r(302, b"/caf\xe9"), "/caf%C3%A9": [LANDED]}, {},
+                             "/start", find),
+        "utf-8 location, latin-1 elsewhere": (
+            {"/start": r(302, b"/caf\xc3\xa9", b"X-Other: \xff\r\n")}, {}, "/start", {}),
+        "two locations": ({"/start": [(b"HTTP/1.1 302 Found\r\nLocation: /end\r\n"
+                                       b"Location: /other\r\nContent-Length: 0\r\n\r\n")]},
+                          {}, "/start", {}),
+        "ftp location": ({"/start": r(302, b"ftp://{b}/end")}, {}, "/start", {}),
+        "mailto location": ({"/start": r(302, b"mailto:someone@example.test")}, {}, "/start",
+                            {}),
+        "closed port": ({"/start": r(302, b"http://127.0.0.1:{closed}/")}, {}, "/start", {}),
+        "then 404": ({"/start": r(302, b"/missing")}, {}, "/start", {}),
+        "then body missing": ({"/start": r(302, b"/end"), **end}, {}, "/start",
+                              {"body_contains": "nope"}),
+        "1xx before redirect": ({"/start": [b"HTTP/1.1 100 Continue\r\n\r\n",
+                                            *r(302, b"/end")], **end}, {}, "/start", find),
+        "malformed redirect": ({"/start": [(b"HTTP/1.1 302 Found\r\nLocation: /end\r\n"
+                                            b"Bad Name: x\r\n\r\n")], **end}, {}, "/start", {}),
+        "redirect body": ({"/start": r(302, b"/end", body=b"see /end"), **end}, {}, "/start",
+                          find),
+        "chunked redirect body": ({"/start": r(302, b"/end", b"Transfer-Encoding: chunked\r\n",
+                                               chunked(b"see", b" /end")), **end},
+                                  {}, "/start", find),
+        "redirect body to eof": ({"/start": [(b"HTTP/1.1 302 Found\r\nLocation: /end\r\n\r\n"
+                                              b"see /end")], **end}, {}, "/start", find),
+        "gzip redirect body": ({"/start": r(302, b"/end", b"Content-Encoding: gzip\r\n",
+                                            _gz(b"see /end")), **end}, {}, "/start", find),
+        "corrupt gzip redirect body": ({"/start": r(302, b"/end", b"Content-Encoding: gzip\r\n",
+                                                    b"not gzip!"), **end}, {}, "/start", find),
+        "br redirect body": ({"/start": r(302, b"/end", b"Content-Encoding: br\r\n", b"abc"),
+                              **end}, {}, "/start", find),
+        "br empty redirect body": ({"/start": r(302, b"/end", b"Content-Encoding: br\r\n"),
+                                    **end}, {}, "/start", find),
+        "truncated redirect body": ({"/start": r(302, b"/end", b"Content-Length: 10\r\n",
+                                                 b"abc"), **end}, {}, "/start", find),
+        "bad chunked redirect body": ({"/start": r(302, b"/end",
+                                                   b"Transfer-Encoding: chunked\r\n", b"zz\r\n")},
+                                      {}, "/start", {}),
+        "huge redirect body": ({"/start": [b"HTTP/1.1 302 Found\r\nLocation: /end\r\n\r\n",
+                                           huge, HOLD], **end}, {}, "/start", find),
+        "huge framed redirect body": ({"/start": r(302, b"/end", b"Content-Length: %d\r\n"
+                                                   % (len(huge) + 10), huge, [HOLD]), **end},
+                                      {}, "/start", find),
+        "redirect body hangs": ({"/start": r(302, b"/end", b"Content-Length: 10\r\n", b"abc",
+                                             [HOLD])}, {}, "/start", {"timeout": 0.5}),
+        "slow redirect": ({"/start": [0.15, *r(302, b"/end")], **end}, {}, "/start",
+                          {"max_latency": 0.05}),
+        "https to http": ({"/start": r(302, b"{B}/end")}, end, "/start",
+                          {"tls": "a", **secret}),
+        "http to https": ({"/start": r(301, b"{B}/end")}, end, "/start",
+                          {"tls": "b", **secret}),
+        "https same origin": ({"/start": r(302, b"/end"), **end}, {}, "/start",
+                              {"tls": "a", **find}),
+    }
+
+
+REDIRECTS = _scenarios()
+
+
+@pytest.mark.parametrize("name", list(REDIRECTS))
+def test_redirects_on_both_paths_reach_the_same_verdict_with_the_same_requests(
+        name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    routes_a, routes_b, start, fields = REDIRECTS[name]
+    fields = dict(fields)
+    tls = fields.pop("tls", None)
+    cert = make_cert()
+    with ScriptServer({}, tls=cert if tls == "a" else None) as a, \
+            ScriptServer({}, tls=cert if tls == "b" else None) as b:
+        closed = closed_port()
+
+        def fill(step: Step) -> Step:
+            if not isinstance(step, bytes):
+                return step
+            return (step.replace(b"{A}", a.base_url.encode())
+                    .replace(b"{B}", b.base_url.encode())
+                    .replace(b"{b}", f"{HOST}:{b.port}".encode())
+                    .replace(b"{closed}", str(closed).encode()))
+        a.script = {k: [fill(s) for s in v] for k, v in routes_a.items()}  # type: ignore[union-attr]
+        b.script = {k: [fill(s) for s in v] for k, v in routes_b.items()}  # type: ignore[union-attr]
+        probe = http_probe(a.base_url + start, follow_redirects=True, verify_tls=False,
+                           **fields)
+        wire = check(probe)
+        seen = len(a.requests), len(b.requests)
+        via_httpx = check_via_httpx(probe, monkeypatch)
+    assert (wire.ok, verdict(wire.error), wire.latency_ms is None) == (
+        via_httpx.ok, verdict(via_httpx.error), via_httpx.latency_ms is None), name
+    assert (wire.cert_days is None) == (via_httpx.cert_days is None), name
+    if wire.cert_days is not None:
+        assert wire.cert_days == pytest.approx(via_httpx.cert_days, abs=0.01)
+    assert a.requests[:seen[0]] == a.requests[seen[0]:], name
+    assert b.requests[:seen[1]] == b.requests[seen[1]:], name

@@ -17,13 +17,15 @@ Why this shape (PERFORMANCE.md, "HTTP with httpx"):
   stage's output capped the same way, so a compression bomb (a few KB that
   inflate to gigabytes) cannot exhaust memory or stall the event loop.
 
-Most checks never touch httpx: a check that does not follow redirects goes
-over `http_wire` (the request bytes made once per probe, by h11 as httpcore
-would make them; the response parsed by an asyncio.Protocol following h11's
-rules), at about a third of the CPU. httpx stays for what earns its cost:
-following redirects (with the cross-origin header stripping below), URL
-credentials, and any probe whose request h11 refuses, so those fail exactly
-as they always did.
+Most checks never touch httpx: they go over `http_wire` (the request bytes
+made once per probe, by h11 as httpcore would make them; the response parsed
+by an asyncio.Protocol following h11's rules), at about a third of the CPU.
+Redirects are followed there too (`_Hops`): each hop's request is built the
+first time it is seen by httpx's own `_build_redirect_request` plus the
+transport's cross-origin header stripping below, serialised by h11, and kept
+(a few per probe) under (previous hop, status, Location), so a steady chain
+costs a dict look-up per hop. httpx itself stays for URL credentials and any
+probe whose request h11 refuses, so those fail exactly as they always did.
 
 Errors are translated once, in `_classify`, into "kind: message" strings.
 """
@@ -49,7 +51,7 @@ from slaprobe import __version__
 from slaprobe.config import Probe
 
 from ._base import Outcome, causes, connect, failed, fmt_seconds, os_error, resolve, too_slow
-from .http_wire import Exchange, WirePlan, WireProtocolError
+from .http_wire import Exchange, WireError, WirePlan, WireProtocolError
 
 BODY_CAP = 64 * 1024  # bytes of a response body a check may read
 MAX_REDIRECTS = 10
@@ -122,7 +124,9 @@ class HttpEngine:
         cached = self._plans.get(id(probe))
         plan = cached[1] if cached is not None and cached[0]() is probe else self._plan(probe)
         if plan is not None:
-            context = self.ssl_context(probe.verify_tls) if plan.tls else None
+            # a redirect may lead to https whatever the first hop is
+            tls = plan.tls or plan.follow is not None
+            context = self.ssl_context(probe.verify_tls) if tls else None
             return await _wire_check(plan, probe, context)
         client = self.client(probe.verify_tls)  # before the clock: the first builds an SSL context
         progress = _Progress()
@@ -137,7 +141,7 @@ class HttpEngine:
     def _plan(self, probe: Probe) -> WirePlan | None:
         """Build and cache the probe's plan (outside any check's clock)."""
         plan = wire_plan(probe, self.client(probe.verify_tls))
-        if plan is not None and plan.tls:
+        if plan is not None and (plan.tls or plan.follow is not None):
             self.ssl_context(probe.verify_tls)  # made once; it costs milliseconds
         key, plans = id(probe), self._plans
 
@@ -155,13 +159,14 @@ def wire_plan(probe: Probe, client: httpx.AsyncClient) -> WirePlan | None:
     serialised by h11 as httpcore serialises it, so the bytes on the wire are
     the same and a method or header h11 refuses (CR, LF, NUL, a space in a
     name, ...) sends the probe to the httpx path, which fails it as before.
+    With `follow_redirects` the plan carries the httpx request and a `_Hops`
+    that builds (and caches) each redirect's next hop from it.
     """
     try:
         url = parsed_url(probe.url or "")
         scheme = url.raw_scheme
-        if (probe.follow_redirects or scheme not in _DEFAULT_PORTS or url.userinfo
-                or not url.raw_host):
-            return None  # redirects, credentials in the URL, odd URLs: httpx's business
+        if scheme not in _DEFAULT_PORTS or url.userinfo or not url.raw_host:
+            return None  # credentials in the URL, odd URLs: httpx's business
         request = client.build_request(probe.method, url, headers=list(probe.headers),
                                        timeout=probe.timeout)
         h11_state = h11.Connection(h11.CLIENT)
@@ -173,12 +178,116 @@ def wire_plan(probe: Probe, client: httpx.AsyncClient) -> WirePlan | None:
         host = url.raw_host.decode("ascii")
     except Exception:  # noqa: BLE001 - the httpx path reports it, as it always did
         return None
-    return WirePlan(
-        host, url.port or _DEFAULT_PORTS[scheme], scheme == b"https", data,
-        request.method == "HEAD",
-        None if probe.body_contains is None else probe.body_contains.encode(),
-        probe.expect_status, BODY_CAP, _new_decoder,
-    )
+    needle = None if probe.body_contains is None else probe.body_contains.encode()
+    plan = WirePlan(host, url.port or _DEFAULT_PORTS[scheme], scheme == b"https", data,
+                    request.method == "HEAD", needle, probe.expect_status, BODY_CAP,
+                    _new_decoder)
+    if probe.follow_redirects:
+        private = None
+        if probe.headers:  # as `_attempt` hands them to the transport
+            private = (origin_of(url), frozenset(n.lower() for n, _ in probe.headers))
+        plan.source = request
+        plan.follow = _Hops(client, private, needle, probe.expect_status)
+    return plan
+
+
+class _RedirectResponse:
+    """All of a response that httpx's `_build_redirect_request` reads."""
+
+    __slots__ = ("headers", "status_code")
+
+    def __init__(self, status: int, location: str) -> None:
+        self.status_code = status
+        self.headers = {"Location": location}
+
+
+class _Hops:
+    """Follows one probe's redirects on the fast path: `hops(plan, status, location)` is
+    the plan of the hop a redirect response of `plan` leads to (WireError when httpx
+    would fail building it).
+
+    Each hop is built the first time it is seen exactly as the httpx path builds it
+    (`httpx.AsyncClient._build_redirect_request`: method change, Location resolution,
+    Authorization/Host/Cookie/Content-Length rules; then `_OneShotTransport`'s scheme
+    check, configured-header stripping against the first URL's origin and
+    httpcore.Request; then h11), and kept under (previous plan, status, Location).
+    At most LIMIT entries per probe, none for a Location over LONGEST characters: a
+    target that invents a new (or a huge) Location each time costs a build per hop
+    (about what the httpx path costs), never memory.
+    """
+
+    __slots__ = ("_cache", "_client", "_expect", "_needle", "_private")
+    LIMIT = 32
+    LONGEST = 2048
+
+    def __init__(self, client: httpx.AsyncClient,
+                 private: tuple[tuple[bytes, bytes, int | None], frozenset[str]] | None,
+                 needle: bytes | None, expect: tuple[int, ...]) -> None:
+        self._client = client
+        self._private = private
+        self._needle = needle
+        self._expect = expect
+        self._cache: dict[tuple[WirePlan, int, str], WirePlan | tuple[str, str]] = {}
+
+    def __call__(self, plan: WirePlan, status: int, location: str) -> WirePlan:
+        key = (plan, status, location)
+        hop = self._cache.get(key)
+        if hop is None:
+            hop = self._build(plan.source, status, location)
+            if len(location) <= self.LONGEST:
+                if len(self._cache) >= self.LIMIT:
+                    self._cache.clear()
+                self._cache[key] = hop
+        if isinstance(hop, tuple):
+            raise WireError(*hop)
+        return hop
+
+    def _build(self, previous: httpx.Request, status: int,
+               location: str) -> WirePlan | tuple[str, str]:
+        client = cast(Any, self._client)
+        try:  # httpx.AsyncClient._send_handling_redirects, one step
+            request = client._build_redirect_request(previous,
+                                                     _RedirectResponse(status, location))
+        except Exception as exc:  # noqa: BLE001 - classified as the httpx path would
+            return _classify(exc, "response", 0)
+        url: httpx.URL = request.url
+        scheme = url.raw_scheme
+        tls = scheme == b"https"
+        plan = WirePlan("", url.port or _DEFAULT_PORTS.get(scheme, 0), tls, b"",
+                        request.method == "HEAD", self._needle, self._expect, BODY_CAP,
+                        _new_decoder)
+        plan.source = request
+        plan.follow = self
+        try:  # _OneShotTransport.handle_async_request, up to the connection
+            if scheme not in _DEFAULT_PORTS:
+                raise httpx.UnsupportedProtocol(f"unsupported scheme {url.scheme!r}")
+            plan.host = url.raw_host.decode("ascii")  # as httpcore's connection decodes it
+            plan.server_hostname = plan.host if tls else None
+            headers = request.headers.raw
+            private = self._private
+            if private is not None and origin_of(url) != private[0]:
+                headers = [(k, v) for k, v in headers
+                           if k.decode("latin-1").lower() not in private[1]]
+            core = httpcore.Request(
+                method=request.method,
+                url=httpcore.URL(scheme=scheme, host=url.raw_host, port=url.port,
+                                 target=url.raw_path),
+                headers=headers, content=request.stream)
+        except Exception as exc:  # noqa: BLE001
+            plan.early_error = _classify(exc, "response", 0)
+            return plan
+        try:  # httpcore's HTTP11Connection, once connected
+            h11_state = h11.Connection(h11.CLIENT)
+            data = h11_state.send(h11.Request(method=core.method, target=core.url.target,
+                                              headers=core.headers)) or b""
+            for chunk in cast(Any, request.stream):
+                data += h11_state.send(h11.Data(data=chunk)) or b""
+            data += h11_state.send(h11.EndOfMessage()) or b""
+        except h11.LocalProtocolError as exc:  # httpcore maps it to its own
+            plan.late_error = _classify(httpcore.LocalProtocolError(str(exc)), "response", 0)
+            return plan
+        plan.request = data
+        return plan
 
 
 def _new_decoder(codings: list[str]) -> _BoundedDecoder:
@@ -186,36 +295,54 @@ def _new_decoder(codings: list[str]) -> _BoundedDecoder:
 
 
 async def _wire_check(plan: WirePlan, probe: Probe, context: ssl.SSLContext | None) -> Outcome:
-    """One attempt over http_wire; the same phases, messages and latency as `_attempt`."""
+    """One attempt over http_wire; the same phases, messages and latency as `_attempt`:
+    the clock runs from before the first hop's resolve to the final response's head
+    (and body when searched), redirects and their bodies included."""
     loop = asyncio.get_running_loop()
-    done: asyncio.Future[None] = loop.create_future()
-    exchange = Exchange(plan, done)
     phase = "resolve"
     transport: asyncio.Transport | None = None
+    done: asyncio.Future[None] | None = None
+    hops = 0
     started = time.perf_counter()
     try:
         try:
             async with asyncio.timeout(probe.timeout):
-                addresses = await resolve(plan.host, plan.port, socket.SOCK_STREAM)
-                phase = "connect"
-                sock, _ = await connect(addresses)
-                phase = "tls" if context is not None else "response"
-                try:
-                    transport, _ = await loop.create_connection(
-                        lambda: exchange, sock=sock, ssl=context,
-                        server_hostname=plan.server_hostname)
-                except BaseException:
-                    sock.close()
-                    raise
-                phase = "response"
-                await done
+                while True:
+                    done = loop.create_future()
+                    exchange = Exchange(plan, done)
+                    phase = "resolve"
+                    addresses = await resolve(plan.host, plan.port, socket.SOCK_STREAM)
+                    phase = "connect"
+                    sock, _ = await connect(addresses)
+                    tls = context if plan.tls else None
+                    phase = "tls" if tls is not None else "response"
+                    try:
+                        transport, _ = await loop.create_connection(
+                            exchange.itself, sock=sock, ssl=tls,
+                            server_hostname=plan.server_hostname)
+                    except BaseException:
+                        sock.close()
+                        raise
+                    phase = "response"
+                    await done
+                    if exchange.next is None:
+                        break
+                    # A redirect, its body read: on to the next hop, as httpx goes.
+                    transport.abort()
+                    transport = None
+                    hops += 1
+                    if hops > MAX_REDIRECTS:
+                        raise WireProtocolError(f"more than {MAX_REDIRECTS} redirects")
+                    plan = exchange.next
+                    if plan.early_error is not None:
+                        raise WireError(*plan.early_error)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an Outcome
             if phase == "response":
                 phase = exchange.phase
             kind, message = _classify(exc, phase, probe.timeout)
             return failed(kind, message)
         cert_days = None
-        if context is not None:
+        if plan.tls:
             assert transport is not None
             cert_days = _cert_days(transport.get_extra_info("ssl_object"))
         # Until the head (and the body when searched) is in, as on the httpx path:
@@ -224,7 +351,7 @@ async def _wire_check(plan: WirePlan, probe: Probe, context: ssl.SSLContext | No
     finally:
         if transport is not None:
             transport.abort()  # abort, not close: see _Stream.aclose
-        if not done.done():
+        if done is not None and not done.done():
             done.cancel()
     status = exchange.status
     if not status_ok(status, probe.expect_status):
@@ -369,6 +496,8 @@ def _classify(exc: BaseException, phase: str, timeout: float) -> tuple[str, str]
     """Any exception from an attempt -> (kind, message). The one translation point."""
     if isinstance(exc, (TimeoutError, httpx.TimeoutException, httpcore.TimeoutException)):
         return "timeout", _TIMEOUT_MESSAGES[phase].format(fmt_seconds(timeout))
+    if isinstance(exc, WireError):
+        return exc.kind, exc.message
     if isinstance(exc, WireProtocolError):
         return "protocol", str(exc)
     if isinstance(exc, httpx.TooManyRedirects):

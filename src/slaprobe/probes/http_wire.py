@@ -18,6 +18,13 @@ it ("closed without a response" before and in the middle of a framed body,
 framing). The body is read only when the check searches it, and only up to
 `plan.cap` bytes read and `plan.cap` bytes decoded, as `http._CappedBody`
 reads it.
+
+Redirects: a plan with `follow` set treats a 301/302/303/307/308 with a
+Location as httpx does. The Location (decoded as `httpx.Headers` decodes it)
+goes to `plan.follow`, which returns the next hop's plan or raises; then the
+redirect body is read to its end (capped, decoded) and thrown away, as httpx's
+`response.aread()` does, and `next` holds the next hop's plan. The phase stays
+"response" throughout, as on the httpx path.
 """
 
 from __future__ import annotations
@@ -55,6 +62,18 @@ class WireProtocolError(Exception):
     """The response broke HTTP/1.1; str() is the "protocol" failure message."""
 
 
+class WireError(Exception):
+    """A failure already classified as the httpx path classifies it: (kind, message)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(kind, message)
+        self.kind = kind
+        self.message = message
+
+
+REDIRECTS = frozenset((301, 302, 303, 307, 308))  # httpx's Response.has_redirect_location
+
+
 MALFORMED = "malformed HTTP response"
 CLOSED = "server closed the connection without a response"
 
@@ -69,8 +88,9 @@ class Decoder(Protocol):
 class WirePlan:
     """What every check of one probe sends and expects, built once per probe."""
 
-    __slots__ = ("cap", "expect", "host", "keep", "needle", "new_decoder", "no_body", "port",
-                 "request", "server_hostname", "tls")
+    __slots__ = ("cap", "early_error", "expect", "follow", "host", "keep", "late_error",
+                 "needle", "new_decoder", "no_body", "port", "request", "server_hostname",
+                 "source", "tls")
 
     def __init__(self, host: str, port: int, tls: bool, request: bytes,
                  head_request: bool, needle: bytes | None, expect: tuple[int, ...], cap: int,
@@ -86,6 +106,13 @@ class WirePlan:
         self.expect = expect
         self.cap = cap
         self.new_decoder = new_decoder
+        # Redirects (http.py): `follow(plan, status, location)` -> the next hop's plan
+        # (raises WireError); None: a redirect is a final response like any other.
+        self.follow: Callable[[WirePlan, int, str], WirePlan] | None = None
+        self.source: Any = None  # what `follow` builds the next hop from
+        # (kind, message) a check of this hop fails with before connecting / once connected
+        self.early_error: tuple[str, str] | None = None
+        self.late_error: tuple[str, str] | None = None
 
 
 class Exchange(asyncio.Protocol):
@@ -93,13 +120,14 @@ class Exchange(asyncio.Protocol):
     once the check has all it needs; failures are set on `done` as exceptions.
 
     After `done`: `status`; and when the body was searched, `found` and `read`
-    (decoded bytes searched). `phase` is "response" until the final response
-    head is in, then "body" while the body is read.
+    (decoded bytes searched); `next`, the plan of the hop to go to when the
+    response was a redirect followed. `phase` is "response" until the final
+    response head is in, then "body" while the body is read.
     """
 
-    __slots__ = ("_buf", "_chunk_left", "_decoder", "_discard", "_framing", "_left", "_length",
-                 "_scan", "_state", "_tail", "_trailer", "done", "found", "phase", "plan",
-                 "read", "status")
+    __slots__ = ("_buf", "_chunk_left", "_decoder", "_discard", "_drain", "_framing", "_left",
+                 "_length", "_scan", "_state", "_tail", "_trailer", "done", "found", "next",
+                 "phase", "plan", "read", "status")
 
     def __init__(self, plan: WirePlan, done: asyncio.Future[None]) -> None:
         self.plan = plan
@@ -108,14 +136,24 @@ class Exchange(asyncio.Protocol):
         self.status = 0
         self.found = False
         self.read = 0
+        self.next: WirePlan | None = None
+        self._drain = False
         self._state = _HEAD
         self._buf = b""
         self._scan = 0
+
+    def itself(self) -> Exchange:
+        """The protocol factory `loop.create_connection` wants."""
+        return self
 
     # -- asyncio.Protocol ----------------------------------------------------
 
     def connection_made(self, transport: Any) -> None:
         self.phase = "response"
+        late = self.plan.late_error
+        if late is not None:  # h11 refused this hop's request (httpcore: once connected)
+            self._fail(WireError(*late))
+            return
         transport.write(self.plan.request)
 
     def data_received(self, data: bytes) -> None:
@@ -188,6 +226,14 @@ class Exchange(asyncio.Protocol):
             self._buf = b""
             self.status = status
             plan = self.plan
+            if plan.follow is not None and status in REDIRECTS:
+                location = _location(head, framing[2])
+                if location is not None:
+                    # httpx: the next request is built (and may fail) before the body is read
+                    self.next = plan.follow(plan, status, location)
+                    self._drain = True
+                    self._start_body(status, framing, buf)
+                    return
             if plan.needle is None or not _status_ok(status, plan.expect):
                 self._finish()
                 return
@@ -196,7 +242,8 @@ class Exchange(asyncio.Protocol):
 
     def _start_body(self, status: int, framing: tuple[int, int, list[str]], buf: bytes) -> None:
         plan = self.plan
-        self.phase = "body"
+        if not self._drain:
+            self.phase = "body"
         self._state = _BODY
         kind, length, codings = framing
         if plan.no_body or status in (204, 304):
@@ -287,7 +334,7 @@ class Exchange(asyncio.Protocol):
         self._left -= len(chunk)
         decoder = self._decoder
         out = decoder.feed(chunk) if decoder is not None else chunk
-        if out:
+        if out and not self._drain:  # a redirect's body is read (capped, decoded), unsearched
             needle = self.plan.needle
             assert needle is not None
             window = self._tail + out
@@ -307,7 +354,7 @@ class Exchange(asyncio.Protocol):
         return True
 
     def _end_of_body(self) -> None:
-        self.found = self.plan.needle == b""
+        self.found = self.plan.needle == b"" and not self._drain
         self._finish()
 
 
@@ -395,3 +442,42 @@ def _unfold(lines: list[bytes]) -> list[bytes]:
         else:
             out[-1] = out[-1] + b" " + line[fold.end():]
     return out
+
+
+def _location(head: bytes, codings: list[str]) -> str | None:
+    """The Location of a complete response head as httpx's `response.headers["Location"]`
+    gives it (values joined by ", "), or None when there is none. The head has already
+    been validated by `_parse_head`."""
+    lines = _unfold(head.split(b"\n")[1:-2])
+    values = []
+    for line in lines:
+        if line[:9].lower() == b"location:":
+            match = _HEADER_FIELD.fullmatch(line)
+            assert match is not None
+            values.append(match["field_value"])
+    if not values:
+        return None
+    joined = b", ".join(values)
+    if joined.isascii():
+        return joined.decode("ascii")
+    return ", ".join(v.decode(_header_encoding(lines, codings)) for v in values)
+
+
+def _header_encoding(lines: list[bytes], codings: list[str]) -> str:
+    """httpx's `Headers.encoding` of the response `http._OneShotTransport` hands httpx
+    (which leaves Content-Encoding out when it names a coding)."""
+    values = []
+    for line in lines:
+        match = _HEADER_FIELD.fullmatch(line)
+        assert match is not None
+        if codings and match["field_name"].lower() == b"content-encoding":
+            continue
+        values.append(match["field_value"])
+    for encoding in ("ascii", "utf-8"):
+        try:
+            for value in values:
+                value.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        return encoding
+    return "iso-8859-1"
