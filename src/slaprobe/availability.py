@@ -19,11 +19,12 @@ from zoneinfo import ZoneInfo
 
 from .checks import Check
 from .config import Config, Probe
-from .errors import InputError
+from .errors import InputError, StoreError
 from .exclusions import WindowUse, window_uses
 from .figures import (
     Figures,
     Incident,
+    LatencySource,
     ProbeMeasure,
     SpanInput,
     client_figures,
@@ -36,7 +37,7 @@ from .figures import (
 from .intervals import Intervals, union
 from .maintenance import covers, window_intervals
 from .spans import Span
-from .store import bucket_value
+from .store import legacy_bucket_value
 
 __all__ = [
     "CheckSource", "Figures", "Incident", "ProbeMeasure", "Report", "SpanInput", "build_report",
@@ -124,8 +125,9 @@ class SegmentSource(CheckSource, Protocol):
 def read_segments(store: SegmentSource, probe: Probe, start: float, end: float,
                   lookback: float, now: float, *, latency: bool = True,
                   error_kinds: bool = True,
-                  ) -> tuple[list[Span], list[tuple[float, float, str]], list[tuple[float, float]]]:
-    """Spans, failures and latency samples for ``[start, end)`` from segments.
+                  ) -> tuple[list[Span], list[tuple[float, float, str]],
+                             LatencySource | list[tuple[float, float]]]:
+    """Spans, failures and latencies for ``[start, end)`` from segments.
 
     1. Segments reaching into ``[start - lookback - 2 x interval, end)``, plus
        earlier ones until each agent's first segment read is ok or the failed
@@ -133,7 +135,11 @@ def read_segments(store: SegmentSource, probe: Probe, start: float, end: float,
     2. Failures: each failed segment stands like its checks; its error kinds
        are those of the raw failed checks inside it (failed checks are never
        pruned).
-    3. Latency samples: raw successful checks, and for pruned time the hourly
+    3. Latencies (with `latency`, else ``[]``): a LatencySource answering by
+       eligible time, from the store's rollups and raw checks
+       (`store.RollupLatency`); no per-check tuples are built. A store without
+       rollups (an old database opened read-only) gives (ts, latency_ms) samples
+       as before: raw successful checks, and for pruned time the hourly
        histograms (each bucket's middle value, at the middle of its hour).
     """
     lo = start - lookback - 2.0 * probe.interval
@@ -175,14 +181,28 @@ def read_segments(store: SegmentSource, probe: Probe, start: float, end: float,
                 if until > c.ts:
                     failures.append((c.ts, until, error_kind(c.error)))
     samples: list[tuple[float, float]] = []
+    if latency and hasattr(store, "latency_reader") and store.has_rollups():  # type: ignore[attr-defined]
+        return spans, failures, store.latency_reader(probe.id, start, end)  # type: ignore[attr-defined]
     if latency:
         pruned = store.pruned_before_ms()
         horizon = max(lo, pruned / 1000) if pruned is not None else lo
         samples = store.latencies(probe.id, horizon, end)
         if pruned is not None and lo < horizon:
             for hour, bucket, count in store.latency_histogram(probe.id, lo, horizon):
-                samples.extend([(hour + 1800.0, bucket_value(bucket))] * count)
+                samples.extend([(hour + 1800.0, legacy_bucket_value(bucket))] * count)
     return spans, failures, samples
+
+
+def _roll_up(store: object, now: float) -> None:
+    """Before reading latencies: fold what is not rolled up yet into digests, when the store
+    can (writable); else the report reads that time raw and persists nothing."""
+    roll = getattr(store, "roll_up", None)
+    if roll is None or getattr(store, "readonly", True):
+        return
+    try:
+        roll(now)
+    except StoreError:  # busy or unwritable: this report reads that time raw
+        pass
 
 
 def _lookback_enough(before: list[Check] | list[Span], crossing: set[str], confirm: int) -> bool:
@@ -228,6 +248,8 @@ def build_report(config: Config, store: CheckSource, start: float, end: float, n
     windows = [(w, window_intervals(w, start, end)) for w in config.maintenance]
     measures: dict[str, ProbeMeasure] = {}
     probe_figs: list[Figures] = []
+    if latency and isinstance(store, SegmentSource):
+        _roll_up(store, now)
     for p in probes:
         sla = config.sla_for_probe(p)
         maint = union(*[iv for w, iv in windows if covers(w, p)], ())

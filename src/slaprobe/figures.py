@@ -38,12 +38,11 @@ Usage: ``probe_figures(probe, sla, spans, start, end, now, maintenance)``
 from __future__ import annotations
 
 from bisect import bisect_left
-from operator import itemgetter
-
-from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
+from operator import itemgetter
+from typing import Protocol, runtime_checkable
 
 from .checks import ERROR_KINDS
 from .config import SLA, Client, Probe
@@ -61,8 +60,16 @@ from .intervals import (
     total,
     union,
 )
-from .kpis import DEFAULT_APDEX_T_MS, Apdex, Kpis, LatencyAttainment, apdex, \
-    latency_attainment, service_kpis
+from .kpis import (
+    DEFAULT_APDEX_T_MS,
+    Apdex,
+    Kpis,
+    LatencyAttainment,
+    apdex,
+    latency_attainment,
+    service_kpis,
+)
+from .latency_digest import LatencyDigest
 from .spans import Span
 from .timeline import Timeline, group_by_agent, probe_timeline
 
@@ -113,6 +120,38 @@ class Figures:
     apdex: Apdex | None = None
 
 
+@runtime_checkable
+class LatencySource(Protocol):
+    """A probe's successful checks' latencies, asked for by eligible time."""
+
+    def digest(self, intervals: Intervals) -> LatencyDigest:
+        """The latencies of the checks whose time lies in `intervals` (normal form)."""
+        ...
+
+
+class SampleLatency:
+    """A LatencySource over (ts, latency_ms) samples in time order (checks read raw)."""
+
+    __slots__ = ("_cache", "samples")
+
+    def __init__(self, samples: Sequence[tuple[float, float]] = ()):
+        self.samples = samples
+        self._cache: dict[Intervals, LatencyDigest] = {}
+
+    def digest(self, intervals: Intervals) -> LatencyDigest:
+        got = self._cache.get(intervals)
+        if got is None:
+            got = self._cache[intervals] = LatencyDigest.of(
+                _values_inside(self.samples, intervals))
+        return got
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SampleLatency) and self.samples == other.samples
+
+    def __repr__(self) -> str:
+        return f"SampleLatency({len(self.samples)} samples)"
+
+
 @dataclass(frozen=True)
 class ProbeMeasure:
     """What the figures of a probe and of its client are computed from."""
@@ -121,7 +160,8 @@ class ProbeMeasure:
     timeline: Timeline  # whole range read, min_downtime applied
     maintenance: Intervals  # windows covering the probe (at least over the period)
     failures: tuple[tuple[float, float, str], ...] = ()  # (from, until, kind) of failed checks
-    samples: tuple[tuple[float, float], ...] = ()  # (ts, latency_ms) of ok checks, time order
+    # the successful checks' latencies, by eligible time (digests, never one tuple per check)
+    latency: LatencySource = field(default_factory=SampleLatency)
     # the windows covering the probe by category: (category, intervals)
     categories: tuple[tuple[str, Intervals], ...] = ()
 
@@ -135,23 +175,28 @@ def error_kind(error: str | None) -> str:
 def measure_probe(probe: Probe, sla: SLA | None, spans: SpanInput, now: float,
                   maintenance: Intervals, quorum: int | None = None, *,
                   failures: Sequence[tuple[float, float, str]] | None = None,
-                  samples: Sequence[tuple[float, float]] | None = None,
+                  samples: Sequence[tuple[float, float]] | LatencySource | None = None,
                   categories: Mapping[str, Intervals] | None = None) -> ProbeMeasure:
-    """Build the probe's timeline and collect its failures and latency samples.
+    """Build the probe's timeline and collect its failures and latencies.
 
     `maintenance` is the time of the windows covering the probe, as (start,
     end) pairs in any order. A failure is kept with the time it stands for,
     so an incident names exactly the kinds of the failed checks standing in
     it, however far back the caller read. `categories` splits `maintenance`
-    by window category (without it, all is "maintenance").
+    by window category (without it, all is "maintenance"). With `failures`
+    and `samples` given (read apart: segments + raw details), `samples` is a
+    LatencySource (e.g. `store.RollupLatency`) or (ts, latency_ms) pairs;
+    else both come from the spans.
     """
     cats = tuple((c, normalize(iv)) for c, iv in (categories or {}).items())
     by_agent = spans if isinstance(spans, Mapping) else group_by_agent(spans)
     timeline = probe_timeline(by_agent, confirm=probe.confirm, now=now, quorum=quorum,
                               min_downtime=sla.min_downtime if sla else 0.0)
     if failures is not None and samples is not None:  # read apart (segments + raw details)
+        source = samples if isinstance(samples, LatencySource) else \
+            SampleLatency(tuple(sorted(samples)))
         return ProbeMeasure(probe, timeline, normalize(maintenance), tuple(sorted(failures)),
-                            tuple(sorted(samples)), cats)
+                            source, cats)
     failures = []
     samples = []
     for agent_spans in by_agent.values():
@@ -167,8 +212,8 @@ def measure_probe(probe: Probe, sla: SLA | None, spans: SpanInput, now: float,
                 failures.append((s.first, stop, error_kind(s.error)))
     failures.sort()
     samples.sort()
-    return ProbeMeasure(probe, timeline, normalize(maintenance), tuple(failures), tuple(samples),
-                        cats)
+    return ProbeMeasure(probe, timeline, normalize(maintenance), tuple(failures),
+                        SampleLatency(tuple(samples)), cats)
 
 
 def probe_figures(probe: Probe, sla: SLA | None, spans: SpanInput,
@@ -198,14 +243,14 @@ def figures_of_probe(m: ProbeMeasure, sla: SLA | None, period_start: float, peri
         m.timeline.down, period_start, period_end, now, [m.failures],
         lambda s, e: total(clip(maint, s, e)), lambda t: _inside(maint, t),
     )
-    values = _values_inside(m.samples, eligible)
+    values = m.latency.digest(eligible)
     failed = _count_inside(m.failures, eligible)
     excluded = intersect(hours, maint)
     p = m.probe
     return _figures(
         p.id, None, p.client, client_name, sla, up, down, total(eligible),
         total(excluded), (period_end - period_start) - total(hours),
-        incidents, _percentiles(values), (),
+        incidents, _percentiles(values, sla), (),
         excluded=_by_category(excluded, [m], period_start, period_end),
         kpis=service_kpis(incidents, counted, up), latencies=values, failed=failed,
     )
@@ -238,17 +283,18 @@ def client_figures(client: Client, sla: SLA | None, measures: Sequence[ProbeMeas
         [m.failures for m in measures],
         lambda s, e: (e - s) - total(clip(down_set, s, e)), lambda t: not _inside(down_set, t),
     )
-    values: list[float] = []
+    digests: list[LatencyDigest] = []
     failed = 0
     for m, mm in zip(measures, maints, strict=True):
         own = subtract(hours, mm)
-        values.extend(_values_inside(m.samples, own))
+        digests.append(m.latency.digest(own))
         failed += _count_inside(m.failures, own)
+    values = LatencyDigest.merged(digests)
     excluded = intersect(hours, all_maint)
     return _figures(
         client.id, client.name, client.id, client.name, sla, up, down, el,
         total(excluded), (period_end - period_start) - total(hours),
-        incidents, _percentiles(values), tuple(m.probe.id for m in measures), unknown=unknown,
+        incidents, _percentiles(values, sla), tuple(m.probe.id for m in measures), unknown=unknown,
         excluded=_by_category(excluded, measures, period_start, period_end),
         kpis=service_kpis(incidents, intersect(down_set, eligible), up), latencies=values,
         failed=failed,
@@ -291,13 +337,15 @@ def _figures(id_: str, name: str | None, client: str | None, client_name: str | 
              outside: float, incidents: tuple[Incident, ...],
              latency: tuple[float | None, ...], probes: tuple[str, ...],
              unknown: float | None = None, *, excluded: tuple[tuple[str, float], ...] = (),
-             kpis: Kpis | None = None, latencies: Sequence[float] = (),
+             kpis: Kpis | None = None, latencies: LatencyDigest | None = None,
              failed: int = 0) -> Figures:
     """Objective figures (SPEC 5.6) from up/down seconds; budget in exact decimal arithmetic.
 
-    `latencies` and `failed`: the successful checks' latencies and the count of
-    failed checks in eligible time, for the latency objective and Apdex.
+    `latencies` and `failed`: the digest of the successful checks' latencies and
+    the count of failed checks in eligible time, for the latency objective and Apdex.
     """
+    if latencies is None:
+        latencies = LatencyDigest()
     measured = up + down
     availability = up * 100 / measured if measured > 0 else None
     if unknown is None:
@@ -387,10 +435,11 @@ def _count_inside(items: Sequence[tuple[float, float, str]], intervals: Interval
 _ts = itemgetter(0)
 
 
-def _percentiles(values: list[float]) -> tuple[float | None, ...]:
-    """Nearest-rank percentiles: the value of rank ceil(p/100 x N), 1-based, in sorted order."""
-    if not values:
-        return tuple(None for _ in PERCENTILES)
-    ordered = sorted(values)
-    n = len(ordered)
-    return tuple(ordered[max(1, -(-p * n // 100)) - 1] for p in PERCENTILES)
+def _percentiles(values: LatencyDigest, sla: SLA | None = None) -> tuple[float | None, ...]:
+    """Nearest-rank percentiles: the value of rank ceil(p/100 x N), 1-based, in sorted order,
+    through the digest (exact for small data, else within 0.5 %; see latency_digest).
+    Also looks up, in the same pass, what the SLA's latency objective and Apdex will need."""
+    t = sla.latency.threshold * 1000 if sla is not None and sla.latency is not None \
+        else DEFAULT_APDEX_T_MS
+    values.prepare(PERCENTILES, (t, 4 * t))
+    return tuple(values.quantile(p) for p in PERCENTILES)

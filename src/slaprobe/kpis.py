@@ -26,16 +26,21 @@ and client. Definitions, where the SPEC leaves room:
   however fast it failed); ``score = (satisfied + tolerating / 2) / all``,
   null without any check. T is the SLA's latency threshold, else 500 ms.
 
-Usage: ``apdex(latencies_ms, failed=3, t_ms=500.0).score``
+Latencies arrive as a `latency_digest.LatencyDigest` (a list of values is
+folded into one): counts at or under a threshold are exact except within the
+one 1 %-wide bucket holding the threshold (see `latency_digest.count_at_most`).
+
+Usage: ``apdex(digest, failed=3, t_ms=500.0).score``
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from .intervals import Intervals, clip
+from .latency_digest import LatencyDigest, digest_of
 
 DEFAULT_APDEX_T_MS = 500.0
 
@@ -87,26 +92,30 @@ def service_kpis(incidents: Sequence[_Incident], counted_down: Intervals,
     return Kpis(n, sum(kept) / n, up_seconds / n, max(kept))
 
 
-def latency_attainment(latencies_ms: Sequence[float], threshold_ms: float,
+def latency_attainment(latencies_ms: LatencyDigest | Iterable[float], threshold_ms: float,
                        objective: float) -> LatencyAttainment:
-    """Share of the successful checks' latencies at or under `threshold_ms`, against `objective`."""
-    if not latencies_ms:
+    """Share of the successful checks' latencies at or under `threshold_ms`, against `objective`.
+
+    `latencies_ms`: a digest (or values, folded into one); the count at or under the
+    threshold is exact but for the one digest bucket holding the threshold, whose
+    values are split linearly between their exact min and max (see latency_digest).
+    """
+    d = digest_of(latencies_ms)
+    n = d.n
+    if not n:
         return LatencyAttainment(threshold_ms, objective, None, None)
-    fast = sum(1 for v in latencies_ms if v <= threshold_ms)
-    attained = fast * 100 / len(latencies_ms)
+    attained = d.count_at_most(threshold_ms) * 100 / n
     return LatencyAttainment(threshold_ms, objective, attained, attained >= objective)
 
 
-def apdex(latencies_ms: Sequence[float], failed: int, t_ms: float) -> Apdex:
-    """Apdex_T of the successful checks' latencies and `failed` checks (frustrated)."""
-    satisfied = tolerating = 0
-    slow = 4 * t_ms
-    for v in latencies_ms:
-        if v <= t_ms:
-            satisfied += 1
-        elif v <= slow:
-            tolerating += 1
-    frustrated = len(latencies_ms) - satisfied - tolerating + failed
+def apdex(latencies_ms: LatencyDigest | Iterable[float], failed: int, t_ms: float) -> Apdex:
+    """Apdex_T of the successful checks' latencies (a digest, or values) and `failed` checks
+    (frustrated); T and 4T are counted as in `latency_attainment`."""
+    d = digest_of(latencies_ms)
+    n_ok = d.n
+    satisfied = d.count_at_most(t_ms) if n_ok else 0
+    tolerating = (d.count_at_most(4 * t_ms) - satisfied) if n_ok else 0
+    frustrated = n_ok - satisfied - tolerating + failed
     n = satisfied + tolerating + frustrated
     score = (satisfied + tolerating / 2) / n if n else None
     return Apdex(score, t_ms, satisfied, tolerating, frustrated)

@@ -16,6 +16,14 @@ Tables (see the README for operators' queries):
                                      per probe instead of every check
     agent_runs(agent, started_ms, stopped_ms, pid)
                                      when each agent ran
+    latency_rollups(probe_id, level, start_ms, digest)
+                                     derived: a latency digest (latency_digest.py) of every
+                                     agent's successful checks per probe and UTC hour (level
+                                     0), day (1) and month (2), so reports read a few BLOBs
+                                     per probe instead of every check (`roll_up`, `prune`)
+    rollup_state(probe_id, rolled_until_ms, pruned_until_ms)
+                                     how far raw checks are rolled up / were pruned
+    rollup_dirty(probe_id, hour_ms)  hours that got checks after they were rolled up
 
 WAL mode lets the CLI read while the daemon writes. Only one connection per
 thread: sqlite-utils connections are not shared across threads.
@@ -37,6 +45,20 @@ from sqlite_utils.migrations import Migrations
 
 from .checks import Check
 from .errors import StoreError
+from .latency_digest import (
+    _HEAD,
+    DAY_MS,
+    HOUR_MS,
+    VERSION,
+    LatencyDigest,
+    bucket_of,
+    decompose,
+    month_start_ms,
+    next_month_ms,
+)
+from .latency_digest import (
+    _first_ms_at_or_after as _first_ms,
+)
 from .spans import Span
 
 migrations = Migrations("slaprobe")
@@ -198,18 +220,6 @@ def m006_statements(db: Database) -> None:
     )
 
 
-LATENCY_STEP = math.log(1.005)  # histogram buckets 0.5 % wide: percentiles within 0.25 %
-
-
-def latency_bucket(latency_ms: float) -> int:
-    return math.floor(math.log(max(latency_ms, 1e-3)) / LATENCY_STEP)
-
-
-def bucket_value(bucket: int) -> float:
-    """The middle of a latency bucket (geometric), in milliseconds."""
-    return math.exp((bucket + 0.5) * LATENCY_STEP)
-
-
 def _continues(seg: tuple[int, int, int, int, int], ts_ms: int, ok: int) -> bool:
     """Does a check at ts_ms with result ok extend the segment (first, last, ok, n, interval)?"""
     return seg[2] == ok and seg[1] < ts_ms <= seg[1] + 2 * seg[4]
@@ -234,6 +244,94 @@ def m008_period_figures(db: Database) -> None:
             budget_left REAL
         )"""
     )
+
+
+@migrations()
+def m009_latency_rollups(db: Database) -> None:
+    """Latency digests per probe and UTC hour, day and month, replacing latency_hist.
+
+    latency_rollups(probe_id, level, start_ms, digest): level 0 hour, 1 day, 2
+    month; `digest` a `latency_digest.LatencyDigest` BLOB of the latencies of
+    every agent's successful checks in [start, start + length). rollup_state:
+    per probe, raw checks before `rolled_until_ms` are in the digests (completed
+    hours only), and before `pruned_until_ms` (a UTC day boundary) raw successful
+    checks and hour digests are gone, day and month digests keep counts only.
+    rollup_dirty: hours that got checks after they were rolled up (imports, late
+    shipping), filled by `Store.insert_checks` in the same transaction as the
+    checks, emptied by `Store.roll_up`.
+
+    latency_hist (0.5 % buckets per hour, only for pruned time) becomes day and
+    month digests (counts only), and the probes it held start with both marks at
+    the UTC day of the old pruning horizon.
+    """
+    db.execute(
+        """CREATE TABLE latency_rollups (
+            probe_id INTEGER NOT NULL,
+            level INTEGER NOT NULL,
+            start_ms INTEGER NOT NULL,
+            digest BLOB NOT NULL,
+            PRIMARY KEY (probe_id, level, start_ms)
+        ) WITHOUT ROWID"""
+    )
+    db.execute(
+        """CREATE TABLE rollup_state (
+            probe_id INTEGER PRIMARY KEY,
+            rolled_until_ms INTEGER NOT NULL,
+            pruned_until_ms INTEGER
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE rollup_dirty (
+            probe_id INTEGER NOT NULL,
+            hour_ms INTEGER NOT NULL,
+            PRIMARY KEY (probe_id, hour_ms)
+        ) WITHOUT ROWID"""
+    )
+    _migrate_latency_hist(db.conn)
+    db.execute("DROP TABLE latency_hist")
+
+
+def _migrate_latency_hist(conn: sqlite3.Connection) -> None:
+    """latency_hist -> counts-only day and month digests (each old bucket at its middle value)."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'pruned_before_ms'").fetchone()
+    if row is None:
+        return
+    horizon = int(row[0])
+    horizon -= horizon % DAY_MS
+    days: dict[tuple[int, int], dict[int, int]] = {}
+    for pid, day, bucket, count in conn.execute(
+            "SELECT probe_id, hour_ms - hour_ms % 86400000, bucket, sum(count) FROM latency_hist"
+            " GROUP BY 1, 2, 3"):
+        key = bucket_of(legacy_bucket_value(bucket))
+        acc = days.setdefault((pid, day), {})
+        acc[key] = acc.get(key, 0) + count
+    months: dict[tuple[int, int], list[LatencyDigest]] = {}
+    for (pid, day), counts in days.items():
+        d = _coarse(counts)
+        conn.execute("INSERT OR REPLACE INTO latency_rollups VALUES (?, 1, ?, ?)",
+                     (pid, day, d.encode(extremes=False)))
+        months.setdefault((pid, month_start_ms(day)), []).append(d)
+    for (pid, month), ds in months.items():
+        conn.execute("INSERT OR REPLACE INTO latency_rollups VALUES (?, 2, ?, ?)",
+                     (pid, month, LatencyDigest.merged(ds).encode(extremes=False)))
+    for (pid,) in conn.execute("SELECT DISTINCT probe_id FROM latency_hist").fetchall():
+        conn.execute("INSERT OR REPLACE INTO rollup_state VALUES (?, ?, ?)",
+                     (pid, horizon, horizon))
+
+
+def legacy_bucket_value(bucket: int) -> float:
+    """The middle of a latency_hist bucket (0.5 % wide, geometric), in ms."""
+    return math.exp((bucket + 0.5) * math.log(1.005))
+
+
+def _coarse(counts: dict[int, int]) -> LatencyDigest:
+    """A counts-only digest of {bucket key: count}."""
+    base = min(counts)
+    dense = [0] * (max(counts) - base + 1)
+    for k, c in counts.items():
+        dense[k - base] += c
+    return LatencyDigest.decode(_HEAD.pack(VERSION, 2 if max(dense) > 0xFFFF else 0, base,
+                                           len(dense)) + LatencyDigest._pack_counts(dense))
 
 
 def _ms_range(start: float | None, end: float | None) -> tuple[int, int]:
@@ -433,11 +531,34 @@ class Store:
                 inserted = conn.total_changes - before
                 if inserted:
                     self._update_segments(rows)
+                    self._mark_late(rows)
                 if update_state and by_probe:
                     self._advance_state(by_probe, live)
                 return inserted
         except sqlite3.Error as e:
             raise StoreError(f"{self.path}: cannot write checks: {e}") from e
+
+    def _mark_late(self, rows: list[tuple]) -> None:
+        """Successful checks older than their probe's roll-up mark (imports, late shipping,
+        another agent's history) make their hour dirty, for `roll_up` to bring its digests
+        up to date. Read under the write lock this transaction holds, so a concurrent
+        roll-up cannot slip between. A duplicate (not inserted) marks it too: harmless."""
+        low: dict[int, int] = {}
+        for r in rows:
+            if r[3] and r[4] is not None and (r[0] not in low or r[1] < low[r[0]]):
+                low[r[0]] = r[1]
+        if not low:
+            return
+        marks = ",".join("?" * len(low))
+        rolled = dict(self.conn.execute(
+            f"SELECT probe_id, rolled_until_ms FROM rollup_state WHERE probe_id IN ({marks})",
+            tuple(low)).fetchall())
+        if not any(pid in rolled and ts < rolled[pid] for pid, ts in low.items()):
+            return
+        dirty = {(r[0], r[1] - r[1] % HOUR_MS) for r in rows
+                 if r[3] and r[4] is not None and r[0] in rolled and r[1] < rolled[r[0]]}
+        self.conn.executemany("INSERT OR IGNORE INTO rollup_dirty (probe_id, hour_ms)"
+                              " VALUES (?, ?)", sorted(dirty))
 
     def _update_segments(self, rows: list[tuple]) -> None:
         """Extend each (probe, agent)'s newest segment, or rebuild from raw when checks arrive
@@ -642,59 +763,301 @@ class Store:
             (pid, int(round(start * 1000)), int(round(end * 1000)))).fetchall()
 
     def latency_histogram(self, probe: str, start: float, end: float) -> list[tuple[float, int, int]]:
-        """(hour start, bucket, count) of pruned successful checks in hours within [start, end)."""
+        """(hour start, bucket, count) of a database from before rollups (latency_hist, 0.5 %
+        buckets, see `legacy_bucket_value`), opened read-only so not migrated; else []."""
         pid = self.probe_id(probe)
-        if pid is None:
+        if pid is None or not self._has_table("latency_hist"):
             return []
         rows = self.conn.execute(
             "SELECT hour_ms, bucket, count FROM latency_hist WHERE probe_id = ? AND hour_ms >= ?"
             " AND hour_ms < ?", (pid, int(start * 1000) - 3_599_999, int(end * 1000))).fetchall()
         return [(r[0] / 1000, r[1], r[2]) for r in rows]
 
-    def prune(self, before: float, *, batch: int = 50_000) -> int:
+    def _has_table(self, name: str) -> bool:
+        cache = self.__dict__.setdefault("_tables", {})
+        if name not in cache:
+            cache[name] = self.conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                (name,)).fetchone() is not None
+        return bool(cache[name])
+
+    # -- latency rollups -----------------------------------------------------------
+    def has_rollups(self) -> bool:
+        """Whether this database has latency rollups (a read-only, never migrated one has not)."""
+        return self._has_table("latency_rollups")
+
+    def latency_reader(self, probe: str, start: float, end: float) -> RollupLatency:
+        """The latencies of `probe` for a report of [start, end), from rollups and raw checks
+        (see `RollupLatency`)."""
+        return RollupLatency(self, self.probe_id(probe), (start, end))
+
+    def rollup_marks(self, pid: int) -> tuple[int | None, int | None]:
+        """(rolled_until_ms, pruned_until_ms) of a probe id; None where not set."""
+        row = self.conn.execute("SELECT rolled_until_ms, pruned_until_ms FROM rollup_state"
+                                " WHERE probe_id = ?", (pid,)).fetchone()
+        return (None, None) if row is None else (row[0], row[1])
+
+    def rollup_blobs(self, pid: int, level: int, starts: list[int]) -> list[tuple[int, bytes]]:
+        """(start, digest) stored for a probe id at `level` (0 hour, 1 day, 2 month) and those
+        starts (sorted); a block without values has no row."""
+        out: list[tuple[int, bytes]] = []
+        step = HOUR_MS if level == 0 else DAY_MS
+        for i in range(0, len(starts), 500):
+            chunk = starts[i:i + 500]
+            if level < 2 and chunk[-1] - chunk[0] == (len(chunk) - 1) * step:  # a run
+                rows = self.conn.execute(
+                    "SELECT start_ms, digest FROM latency_rollups WHERE probe_id = ?"
+                    " AND level = ? AND start_ms >= ? AND start_ms <= ?",
+                    (pid, level, chunk[0], chunk[-1]))
+            else:
+                marks = ",".join("?" * len(chunk))
+                rows = self.conn.execute(
+                    "SELECT start_ms, digest FROM latency_rollups WHERE probe_id = ? AND level = ?"
+                    f" AND start_ms IN ({marks})", (pid, level, *chunk))
+            out.extend(rows)
+        return out
+
+    def raw_latencies(self, pid: int, lo_ms: int, hi_ms: int) -> list[float]:
+        """Latencies of a probe id's successful checks (all agents) with lo_ms <= ts_ms < hi_ms."""
+        return [r[0] for r in self.conn.execute(
+            "SELECT latency_ms FROM checks WHERE probe_id = ? AND ts_ms >= ? AND ts_ms < ?"
+            " AND ok = 1 AND latency_ms IS NOT NULL", (pid, lo_ms, hi_ms))]
+
+    def dirty_hours(self, pid: int) -> list[int]:
+        """A probe id's hours with checks stored after they were rolled up, oldest first."""
+        return [r[0] for r in self.conn.execute(
+            "SELECT hour_ms FROM rollup_dirty WHERE probe_id = ? ORDER BY hour_ms", (pid,))]
+
+    def _begin(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.commit()
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def roll_up(self, now: float | None = None) -> int:
+        """Fold the latencies of raw successful checks of completed UTC hours into digests.
+
+        1. Dirty hours first (checks stored after their hour was rolled up: imports,
+           late shipping, several agents): an hour whose raw checks are all there is
+           rebuilt, and its day and month get the difference; in pruned time the new
+           raw checks are added to the digests and then deleted, as pruning would.
+        2. Then each probe from its `rolled_until_ms` (else its first check's hour)
+           up to the last completed hour before `now`: one range scan of the checks
+           by their key per UTC month, hour, day and month digests written, the mark
+           moved, in one short transaction each.
+        Incremental and cheap when called often (an hour of one probe is a few rows
+        read and three written). Returns the number of latencies folded.
+
+        Usage: call after inserting history (import) and about every 5-15 minutes in
+        the daemon (`store.roll_up(time.time())`); reports call it first when the
+        store is writable.
+        """
+        if self.readonly:
+            raise StoreError(f"{self.path}: opened read-only: cannot roll up latencies")
+        now_ms = int((time.time() if now is None else now) * 1000)
+        limit = now_ms - now_ms % HOUR_MS
+        folded = 0
+        try:
+            dirty: dict[int, list[int]] = {}
+            for pid, hour in self.conn.execute(
+                    "SELECT probe_id, hour_ms FROM rollup_dirty ORDER BY probe_id, hour_ms"):
+                dirty.setdefault(pid, []).append(hour)
+            for pid, hours in dirty.items():
+                folded += self._roll_dirty(pid, hours)
+            states = dict(self.conn.execute(
+                "SELECT probe_id, rolled_until_ms FROM rollup_state").fetchall())
+            for (pid,) in self.conn.execute("SELECT id FROM probes").fetchall():
+                frm = states.get(pid)
+                if frm is not None and frm >= limit:
+                    continue
+                if frm is None:
+                    row = self.conn.execute(
+                        "SELECT min(ts_ms) FROM checks WHERE probe_id = ?", (pid,)).fetchone()
+                    if row[0] is None:
+                        continue
+                    frm = row[0] - row[0] % HOUR_MS
+                while frm < limit:
+                    to = min(limit, next_month_ms(month_start_ms(frm)))
+                    n = self._roll_range(pid, frm, to)
+                    if n < 0:
+                        break  # another connection rolled this probe meanwhile
+                    folded += n
+                    frm = to
+        except sqlite3.Error as e:
+            if self.conn.in_transaction:
+                self.conn.rollback()
+            raise StoreError(f"{self.path}: cannot roll up latencies: {e}") from e
+        return folded
+
+    def _roll_range(self, pid: int, frm: int, to: int) -> int:
+        """Roll [frm, to) (within one UTC month) of a probe, if its mark is still at frm."""
+        self._begin()
+        try:
+            marks = self.rollup_marks(pid)
+            if marks[0] is not None and marks[0] != frm:
+                self.conn.rollback()
+                return -1
+            rows = self.conn.execute(
+                "SELECT ts_ms, latency_ms FROM checks WHERE probe_id = ? AND ts_ms >= ?"
+                " AND ts_ms < ? AND ok = 1 AND latency_ms IS NOT NULL", (pid, frm, to)).fetchall()
+            if rows:
+                by_hour: dict[int, list[float]] = {}
+                by_day: dict[int, list[float]] = {}
+                for ts, v in rows:
+                    h = ts - ts % HOUR_MS
+                    vals = by_hour.get(h)
+                    if vals is None:
+                        vals = by_hour[h] = []
+                    vals.append(v)
+                for h, vals in by_hour.items():
+                    by_day.setdefault(h - h % DAY_MS, []).extend(vals)
+                fresh = [(0, h, LatencyDigest.of(v)) for h, v in by_hour.items()]
+                fresh += [(1, d, LatencyDigest.of(v)) for d, v in by_day.items()]
+                fresh.append((2, month_start_ms(frm), LatencyDigest.of(v for _, v in rows)))
+                self._add_digests(pid, fresh)
+            self.conn.execute(
+                "INSERT INTO rollup_state (probe_id, rolled_until_ms) VALUES (?, ?)"
+                " ON CONFLICT (probe_id) DO UPDATE SET rolled_until_ms = excluded.rolled_until_ms",
+                (pid, to))
+            self.conn.commit()
+            return len(rows)
+        except BaseException:
+            self.conn.rollback()
+            raise
+
+    def _add_digests(self, pid: int, items: list[tuple[int, int, LatencyDigest]]) -> None:
+        """Merge each (level, start, digest) into the stored one (or store it)."""
+        for level, start, d in items:
+            if not d.counts:
+                continue
+            row = self.conn.execute(
+                "SELECT digest FROM latency_rollups WHERE probe_id = ? AND level = ?"
+                " AND start_ms = ?", (pid, level, start)).fetchone()
+            if row is not None:
+                d = LatencyDigest.merged((LatencyDigest.decode(row[0]), d))
+            self.conn.execute(
+                "INSERT OR REPLACE INTO latency_rollups (probe_id, level, start_ms, digest)"
+                " VALUES (?, ?, ?, ?)", (pid, level, start, d.encode()))
+
+    def _roll_dirty(self, pid: int, hours: list[int]) -> int:
+        """Bring the digests of a probe's dirty hours up to date (see `roll_up`)."""
+        self._begin()
+        try:
+            rolled, pruned = self.rollup_marks(pid)
+            folded = 0
+            for h in hours:
+                self.conn.execute("DELETE FROM rollup_dirty WHERE probe_id = ? AND hour_ms = ?",
+                                  (pid, h))
+                if rolled is None or h >= rolled:
+                    continue  # not rolled yet: the forward pass takes it
+                end = h + HOUR_MS
+                values = self.raw_latencies(pid, h, end)
+                row = self.conn.execute(
+                    "SELECT digest FROM latency_rollups WHERE probe_id = ? AND level = 0"
+                    " AND start_ms = ?", (pid, h)).fetchone()
+                old = LatencyDigest.decode(row[0]) if row is not None else LatencyDigest()
+                if pruned is not None and h < pruned:
+                    # raw successful checks here were pruned: those left came late, uncounted
+                    delta = LatencyDigest.of(values)
+                    self.conn.execute("DELETE FROM checks WHERE probe_id = ? AND ts_ms >= ?"
+                                      " AND ts_ms < ? AND ok = 1", (pid, h, end))
+                    items = [(1, h - h % DAY_MS, delta), (2, month_start_ms(h), delta)]
+                    if row is not None:
+                        items.append((0, h, delta))
+                else:
+                    new = LatencyDigest.of(values)
+                    delta = new.minus(old)
+                    if row is not None:
+                        self.conn.execute("DELETE FROM latency_rollups WHERE probe_id = ? AND"
+                                          " level = 0 AND start_ms = ?", (pid, h))
+                    items = [(0, h, new), (1, h - h % DAY_MS, delta),
+                             (2, month_start_ms(h), delta)]
+                self._add_digests(pid, items)
+                folded += delta.n
+            self.conn.commit()
+            return folded
+        except BaseException:
+            self.conn.rollback()
+            raise
+
+    def prune(self, before: float, *, batch_days: int = 31) -> int:
         """Delete successful raw checks older than `before`, keeping what reports need.
 
         1. Segments (runs of equal checks) already hold the timeline: nothing to do.
         2. Failed checks stay: they carry the error kinds of incidents and are few.
-        3. Successful checks' latencies are folded into hourly histograms first,
-           so latency percentiles of pruned months stay (within 0.25 %).
-        Works in batches, each its own short transaction, so the writer is never
-        blocked for long. Returns the number of checks deleted.
+        3. Latencies: raw checks are rolled up first (`roll_up(before)`), and only
+           rolled-up ones are deleted, up to the UTC day boundary at or before
+           `before` (per probe, never past its `rolled_until_ms`). Hour digests
+           before that boundary are dropped; day and month digests wholly before it
+           keep counts only, so what stays for old time is about 0.1 MB per
+           probe-year at 60 s. Reports over pruned time take whole UTC days: a day
+           counts whole when some of it is eligible and at least half of it lies
+           in the period (SLA hours and maintenance within a day are not applied to
+           latencies there), and percentiles come from bucket representatives
+           (within 0.5 %).
+        Works in batches of up to `batch_days` days per probe, each its own short
+        transaction, so the writer is never blocked for long. Returns the number of
+        checks deleted.
         """
         before_ms = int(before * 1000)
+        horizon = before_ms - before_ms % DAY_MS
         deleted = 0
         try:
-            while True:
-                with self.conn:
-                    rows = self.conn.execute(
-                        "SELECT probe_id, ts_ms, agent_id, latency_ms FROM checks"
-                        " WHERE ok = 1 AND ts_ms < ? LIMIT ?", (before_ms, batch)).fetchall()
-                    if not rows:
-                        break
-                    hist: dict[tuple[int, int, int], int] = {}
-                    for pid, ts_ms, _aid, lat in rows:
-                        if lat is None:
-                            continue
-                        key = (pid, ts_ms - ts_ms % 3_600_000, latency_bucket(lat))
-                        hist[key] = hist.get(key, 0) + 1
-                    self.conn.executemany(
-                        "INSERT INTO latency_hist (probe_id, hour_ms, bucket, count)"
-                        " VALUES (?,?,?,?) ON CONFLICT (probe_id, hour_ms, bucket)"
-                        " DO UPDATE SET count = count + excluded.count",
-                        [(*k, v) for k, v in hist.items()])
-                    self.conn.executemany(
-                        "DELETE FROM checks WHERE probe_id = ? AND ts_ms = ? AND agent_id = ?",
-                        [(r[0], r[1], r[2]) for r in rows])
-                    deleted += len(rows)
+            self.roll_up(before)
             with self.conn:
                 old = self.pruned_before_ms()
-                if old is None or before_ms > old:
+                if old is None or horizon > old:
+                    # before deleting, so segments are never rebuilt from half-pruned raw
                     self.conn.execute(
                         "INSERT OR REPLACE INTO meta (key, value) VALUES ('pruned_before_ms', ?)",
-                        (str(before_ms),))
+                        (str(horizon),))
+            states = self.conn.execute(
+                "SELECT probe_id, rolled_until_ms, pruned_until_ms FROM rollup_state").fetchall()
+            for pid, rolled, pruned in states:
+                target = min(horizon, rolled - rolled % DAY_MS)
+                frm = pruned
+                if frm is None:
+                    row = self.conn.execute("SELECT min(ts_ms) FROM checks WHERE probe_id = ?"
+                                            " AND ok = 1", (pid,)).fetchone()
+                    frm = target if row[0] is None else min(target, row[0] - row[0] % DAY_MS)
+                if frm >= target and pruned is not None:
+                    continue
+                lo = -(2 ** 62) if pruned is None else frm
+                while True:
+                    to = max(frm, min(target, frm + batch_days * DAY_MS))
+                    with self.conn:
+                        cur = self.conn.execute(
+                            "DELETE FROM checks WHERE probe_id = ? AND ts_ms >= ? AND ts_ms < ?"
+                            " AND ok = 1", (pid, frm, to))
+                        deleted += max(cur.rowcount, 0)
+                        self._coarsen(pid, lo, to)
+                        self.conn.execute("UPDATE rollup_state SET pruned_until_ms = ?"
+                                          " WHERE probe_id = ?", (to, pid))
+                    frm = lo = to
+                    if frm >= target:
+                        break
         except sqlite3.Error as e:
+            if self.conn.in_transaction:
+                self.conn.rollback()
             raise StoreError(f"{self.path}: pruning failed: {e}") from e
         return deleted
+
+    def _coarsen(self, pid: int, lo: int, to: int) -> None:
+        """Digests of time now pruned ([lo, to), and before): hours before `to` dropped;
+        days and months that end by `to` keep counts only."""
+        self.conn.execute("DELETE FROM latency_rollups WHERE probe_id = ? AND level = 0"
+                          " AND start_ms < ?", (pid, to))
+        rows = self.conn.execute(
+            "SELECT level, start_ms, digest FROM latency_rollups WHERE probe_id = ? AND"
+            " ((level = 1 AND start_ms >= ? AND start_ms < ?) OR (level = 2 AND start_ms >= ?"
+            " AND start_ms < ?))", (pid, lo - DAY_MS, to, lo - 62 * DAY_MS, to)).fetchall()
+        for level, start, blob in rows:
+            end = start + DAY_MS if level == 1 else next_month_ms(start)
+            if end > to or not (blob[1] & 1):
+                continue
+            self.conn.execute(
+                "UPDATE latency_rollups SET digest = ? WHERE probe_id = ? AND level = ?"
+                " AND start_ms = ?",
+                (LatencyDigest.decode(blob).encode(extremes=False), pid, level, start))
 
     def save_period_figures(self, period_start: float, computed: float,
                             figures: dict[str, tuple[float | None, float | None, float | None]],
@@ -738,3 +1101,89 @@ class Store:
 
     def integrity_ok(self) -> bool:
         return self.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+class RollupLatency:
+    """One probe's latencies for a report, read from rollups and raw checks.
+
+    `digest(intervals)` (the `figures.LatencySource` of a stored probe): the
+    intervals are split by `latency_digest.decompose` into whole UTC months,
+    days and hours that have digests, and raw ranges (sub-hour edges, time not
+    rolled up yet) whose successful checks are read and folded in; pruned time
+    is taken by whole days (see `Store.prune`). Blocks and results are cached,
+    so a probe and its client reading the same time decode each block once.
+    """
+
+    def __init__(self, store: Store, pid: int | None, period: tuple[float, float]):
+        self.store, self.pid, self.period = store, pid, period
+        self.marks: tuple[int | None, int | None] = (None, None)
+        self.late: list[int] = []  # dirty hours in pruned time: their raw checks are extra
+        if pid is not None and store.has_rollups():
+            rolled, pruned = store.rollup_marks(pid)
+            dirty = store.dirty_hours(pid)
+            if dirty and rolled is not None:
+                # not rolled up yet (read-only): digests from the first dirty hour on lack
+                # those checks, so that time is read raw; in pruned time the raw checks
+                # still there are exactly the ones the digests lack
+                self.late = [h for h in dirty if pruned is not None and h < pruned]
+                fresh = [h for h in dirty if pruned is None or h >= pruned]
+                if fresh:
+                    rolled = min(rolled, fresh[0])
+            self.marks = (rolled, pruned)
+        self._blocks: dict[tuple[int, int], LatencyDigest] = {}
+        self._cache: dict[tuple[tuple[float, float], ...], LatencyDigest] = {}
+
+    def digest(self, intervals: Iterable[tuple[float, float]], *,
+               holes: int = 2) -> LatencyDigest:
+        """The digest of the latencies in `intervals`; `holes`: the highest level read as a
+        block less a few hours (2 months and days, 1 days, 0 none; see `decompose`)."""
+        key = tuple(intervals)
+        got = self._cache.get(key) if holes == 2 else None
+        if got is not None:
+            return got
+        if self.pid is None:
+            return LatencyDigest()
+        pid, store = self.pid, self.store
+        blocks = decompose(key, self.marks[0], self.marks[1], self.period, holes=holes)
+        parts: list[LatencyDigest] = []
+        by_level: dict[int, list[int]] = {2: list(blocks.months), 1: list(blocks.days),
+                                          0: list(blocks.hours)}
+        for level, start, hours, _ in blocks.holed:
+            by_level[level].append(start)
+            by_level[0].extend(hours)
+        for level, starts in by_level.items():
+            self._load(level, starts)
+        cache = self._blocks
+        for level in (2, 1, 0):
+            parts.extend(cache[(level, s)] for s in (
+                blocks.months if level == 2 else blocks.days if level == 1 else blocks.hours))
+        for level, start, hours, inside in blocks.holed:
+            ranges = tuple((a / 1000, b / 1000) for a, b in inside)
+            parts.append(LatencyDigest.holed(
+                cache[(level, start)], [cache[(0, h)] for h in hours],
+                lambda ranges=ranges, lvl=level: self.digest(ranges, holes=lvl - 1)))  # type: ignore[misc]
+        values: list[float] = []
+        raw = list(blocks.raw)
+        for h in self.late:
+            raw += [(max(lo, h), min(hi, h + HOUR_MS)) for lo, hi in (
+                (_first_ms(a), _first_ms(b)) for a, b in key) if lo < h + HOUR_MS and hi > h]
+        for lo, hi in raw:
+            values.extend(store.raw_latencies(pid, lo, hi))
+        if values:
+            parts.append(LatencyDigest.of(values))
+        got = LatencyDigest.merged(parts)
+        if holes == 2:
+            self._cache[key] = got
+        return got
+
+    def _load(self, level: int, starts: list[int]) -> None:
+        """Decode the blocks of `level` at `starts` not decoded yet (missing: empty)."""
+        cache = self._blocks
+        need = sorted({s for s in starts if (level, s) not in cache})
+        if not need:
+            return
+        for start, blob in self.store.rollup_blobs(self.pid, level, need):  # type: ignore[arg-type]
+            cache[(level, start)] = LatencyDigest.decode(blob)
+        for s in need:
+            if (level, s) not in cache:
+                cache[(level, s)] = LatencyDigest()
