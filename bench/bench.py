@@ -817,11 +817,16 @@ def fill(db: Path, n_probes: int, start: float, end: float, seed: int) -> dict:
         for batch in synth_checks(n_probes, start, end, 60.0, seed):
             store.insert_checks(batch)
             rows += len(batch)
+        secs = time.perf_counter() - t0
+        # The daemon folds each completed hour's latencies into digests every minute;
+        # a history inserted at once is folded here, timed apart.
+        t1 = time.perf_counter()
+        folded = store.roll_up(end)
+        roll = time.perf_counter() - t1
     finally:
         store.close()
-    secs = time.perf_counter() - t0
     return {"probes": n_probes, "rows": rows, "seconds": secs, "rows_per_s": rows / secs,
-            "days": (end - start) / 86400}
+            "days": (end - start) / 86400, "rollup_seconds": roll, "rolled_up": folded}
 
 
 def time_cli(py: str, args: list[str], reps: int) -> dict:
@@ -929,7 +934,9 @@ def bench_reports(ctx: dict) -> dict:
         yq, year["quarter"]["report"]["median_s"], py_n, year["full"]["report"]["median_s"],
         1000)}
     res["storage"]["year_pruned"] = storage(ydb, py_n, 1.0,
-                                            pruned_years=(365 - keep_days) / 365)
+                                            pruned_years=(365 - keep_days) / 365,
+                                            pruned_before=month_start.timestamp()
+                                            - keep_days * 86400)
     return res
 
 
@@ -981,11 +988,13 @@ def bench_status(ctx: dict, d: Path, now: float) -> dict:
     return out
 
 
-def storage(db: Path, n_probes: int, years: float | None, pruned_years: float = 0.0) -> dict:
+def storage(db: Path, n_probes: int, years: float | None, pruned_years: float = 0.0,
+            pruned_before: float | None = None) -> dict:
     """VACUUM, then bytes per table from the dbstat virtual table (used bytes: page size
     minus unused space, so a table smaller than a page is not rounded up to 4 KiB); without
     dbstat only the file size is known. `years`: the span the segments cover;
-    `pruned_years`: the span whose raw ok checks were folded into latency_hist."""
+    `pruned_years`: the span before `pruned_before` whose raw ok checks were pruned, of
+    which only latency digests (per day and month, each row's digest + ~16 B of key) stay."""
     c = sqlite3.connect(str(db))
     try:
         c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -994,7 +1003,13 @@ def storage(db: Path, n_probes: int, years: float | None, pruned_years: float = 
         size = db.stat().st_size
         names = [r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         rows = {t: c.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]
-                for t in ("checks", "segments", "latency_hist") if t in names}
+                for t in ("checks", "segments", "latency_rollups") if t in names}
+        # What pruned time keeps of latencies: day and month digests (counts only).
+        horizon_ms = int(pruned_before * 1000) if pruned_before else None
+        kept_digest_bytes = (c.execute(
+            "SELECT coalesce(sum(length(digest) + 16), 0) FROM latency_rollups"
+            " WHERE start_ms < ?", (horizon_ms,)).fetchone()[0]
+            if horizon_ms and "latency_rollups" in names else 0)
         failed = c.execute("SELECT count(*) FROM checks WHERE ok = 0").fetchone()[0]
         try:
             stat = {name: {"pages_bytes": pg, "used_bytes": pg - unused}
@@ -1012,17 +1027,19 @@ def storage(db: Path, n_probes: int, years: float | None, pruned_years: float = 
         used = lambda t: stat.get(t, {}).get("used_bytes", 0)  # noqa: E731
         if rows.get("checks"):
             out["checks_bytes_per_check"] = used("checks") / rows["checks"]
+            # hour, day and month latency digests while raw checks are kept
+            out["digest_bytes_per_check"] = used("latency_rollups") / rows["checks"]
         if rows.get("segments"):
             out["segment_row_bytes"] = used("segments") / rows["segments"]
         out["segments_per_probe"] = rows.get("segments", 0) / n_probes
         if years:
             out["segments_per_probe_year"] = rows.get("segments", 0) / n_probes / years
             out["segments_mb_per_probe_year"] = used("segments") / n_probes / years / 1e6
-        if pruned_years and rows.get("latency_hist"):
-            hist = used("latency_hist") / n_probes / pruned_years
+        if pruned_years and rows.get("latency_rollups"):
+            hist = kept_digest_bytes / n_probes / pruned_years
             kept_failed = (out.get("checks_bytes_per_check", 0) * failed / n_probes
                            / (years or 1.0))
-            out["latency_hist_mb_per_probe_year"] = hist / 1e6
+            out["latency_digests_mb_per_probe_year"] = hist / 1e6
             out["long_term_mb_per_probe_year"] = (
                 out.get("segments_mb_per_probe_year", 0) + hist / 1e6 + kept_failed / 1e6)
     return out
@@ -1099,7 +1116,8 @@ def build_table(r: dict) -> list[list[str]]:
         anchor = r.get("prometheus_anchor", {})
         rows.append(["bytes per raw check (checks table, after VACUUM)",
                      f"{_fmt(raw.get('checks_bytes_per_check'), 1)} B "
-                     f"(file: {_fmt(raw.get('file_bytes_per_check'), 1)} B)",
+                     f"(+ {_fmt(raw.get('digest_bytes_per_check'), 1)} B digests; "
+                     f"file: {_fmt(raw.get('file_bytes_per_check'), 1)} B)",
                      anchor.get("per_check_text", "—"), "—", "—", "—"])
         y = st["year_raw"]
         rows.append(["segments table per steady probe-year",
@@ -1109,7 +1127,7 @@ def build_table(r: dict) -> list[list[str]]:
                      goal(y.get("segments_mb_per_probe_year"), 0.3)])
         yp = st.get("year_pruned", {})
         if yp.get("long_term_mb_per_probe_year") is not None:
-            rows.append([" … all kept after keep_raw (segments + latency_hist + failed checks)",
+            rows.append([" … all kept after keep_raw (segments + latency digests + failed checks)",
                          f"{yp['long_term_mb_per_probe_year']:.2f} MB", "—", "—", "(≤ 0.3 MB)",
                          goal(yp["long_term_mb_per_probe_year"], 0.3)])
     return rows
@@ -1283,6 +1301,11 @@ def write_results_md(r: dict, table: list[list[str]]) -> None:
                   f"({yf['rows_per_s']:,.0f}/s). 1,000 probes × a year at 60 s would be "
                   f"525.6 M checks ≈ {525.6e6 / yf['rows_per_s'] / 3600:.1f} h to insert at this "
                   "rate, hence the scaled-down sizes and the linear extrapolation.", "",
+                  "Each history is then folded into latency digests at once by "
+                  "`Store.roll_up` (the daemon does this every minute for the hours just "
+                  f"ended): month DB {mf.get('rollup_seconds', 0):.1f} s, year DB "
+                  f"{yf.get('rollup_seconds', 0):.1f} s. Reports read the digests for rolled-up "
+                  "hours and raw checks for the rest.", "",
                   f"CLI start-up (`slaprobe check`, small config): "
                   f"{b4['cli_startup']['median_s']:.2f} s.", "",
                   "| command | probes | wall s (median) | est. at 1,000 probes | fixed s | "
@@ -1320,7 +1343,7 @@ def write_results_md(r: dict, table: list[list[str]]) -> None:
                   "after VACUUM.", "",
                   "| database | file bytes | checks | bytes/check (checks table) | segments | "
                   "bytes/segment | segments per probe-year | segments MB per probe-year | "
-                  "latency_hist MB per probe-year | all kept long-term, MB per probe-year |",
+                  "latency digests MB per probe-year | all kept long-term, MB per probe-year |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
         for key, st in b4["storage"].items():
             lines.append(f"| {key} | {st['file_bytes']:,} | {st['rows'].get('checks', 0):,} | "
@@ -1329,7 +1352,7 @@ def write_results_md(r: dict, table: list[list[str]]) -> None:
                          f"{_fmt(st.get('segment_row_bytes'), 1)} | "
                          f"{_fmt(st.get('segments_per_probe_year'))} | "
                          f"{_fmt(st.get('segments_mb_per_probe_year'), 4)} | "
-                         f"{_fmt(st.get('latency_hist_mb_per_probe_year'), 2)} | "
+                         f"{_fmt(st.get('latency_digests_mb_per_probe_year'), 2)} | "
                          f"{_fmt(st.get('long_term_mb_per_probe_year'), 2)} |")
         a = r.get("prometheus_anchor")
         if a:
