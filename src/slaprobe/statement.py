@@ -26,7 +26,7 @@ verification says whether the data still agrees with it.
   (objective, hours, zones, min_downtime, credits, latency objective,
   confirm, interval, quorum).
 - Retention: latency figures (percentiles, latency objective, Apdex) of a
-  month whose raw checks were pruned come from hourly histograms afterwards;
+  month whose raw checks were pruned come from day and month digests afterwards;
   when nothing but those moved and the checks digests are unchanged, verify
   says so and counts the statement as unchanged.
 

@@ -21,7 +21,7 @@ K = TypeVar("K")
 
 # Not figures: who the entry is, and lists compared on their own.
 _SKIP = frozenset({"id", "name", "client", "client_name", "probes", "incidents"})
-# Figures that come from latency samples, which retention turns into hourly histograms.
+# Figures that come from latency samples, which retention leaves as day and month digests.
 LATENCY_FIGURES = ("latency_ms.", "latency_objective.attained", "latency_objective.met",
                    "apdex.score")
 _WINDOW_FIGURES = ("category", "reason", "ticket", "end", "seconds", "probes", "retroactive",
