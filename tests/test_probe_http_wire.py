@@ -20,10 +20,9 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from typing import Self
 
 import pytest
-from servers import HttpServer, TlsCert, TlsHttpServer, closed_port, make_cert
+from servers import AcceptLoop, HttpServer, TlsCert, TlsHttpServer, closed_port, make_cert
 
 from slaprobe.config import Probe
 from slaprobe.probes import Outcome, ProbeContext, run_check
@@ -40,7 +39,7 @@ Script = list[Step]
 Routes = dict[str, Script | Callable[[str], Script]]
 
 
-class ScriptServer:
+class ScriptServer(AcceptLoop):
     """Answers each connection, once the request head is in, by running `script`:
     bytes are sent as one TCP segment each (TCP_NODELAY and a short pause between
     them), a float sleeps that long, HOLD keeps the connection open, RESET resets
@@ -56,27 +55,14 @@ class ScriptServer:
         self.pause = pause
         self.requests: list[bytes] = []
         self._tls = tls.server_context() if tls is not None else None
-        self._stop = threading.Event()
-        self._listener = socket.create_server((HOST, 0), backlog=64)
-        self._listener.settimeout(0.02)
-        self.port = int(self._listener.getsockname()[1])
-        self.base_url = f"{'https' if tls else 'http'}://{HOST}:{self.port}"
-        self.url = self.base_url + "/"
+        self.scheme = "https" if tls else "http"
         self._threads: list[threading.Thread] = []
-        self._accepter = threading.Thread(target=self._accept, daemon=True)
-        self._accepter.start()
+        super().__init__(backlog=64)
 
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
-            thread.start()
-            self._threads.append(thread)
+    def _on_conn(self, conn: socket.socket) -> None:
+        thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+        thread.start()
+        self._threads.append(thread)
 
     def _serve(self, conn: socket.socket) -> None:
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -121,17 +107,9 @@ class ScriptServer:
                 time.sleep(self.pause)
 
     def close(self) -> None:
-        self._stop.set()
-        self._accepter.join()
-        self._listener.close()
+        super().close()
         for thread in self._threads:
             thread.join(5)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
