@@ -11,26 +11,29 @@ Usage: ``report = build_report(config, store, start, end, now=time.time())``
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import pairwise
 from typing import Any, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 from .checks import Check
-from .config import Config, Probe
+from .config import Config, Maintenance, Probe
 from .errors import InputError, StoreError
 from .exclusions import WindowUse, window_uses
 from .figures import (
+    EligibleTime,
     Figures,
     Incident,
     LatencySource,
     ProbeMeasure,
     SpanInput,
     client_figures,
+    eligible_time,
     error_kind,
     figures_of_probe,
-    hours_in,
     measure_probe,
     probe_figures,
 )
@@ -167,12 +170,15 @@ def read_segments(store: SegmentSource, probe: Probe, start: float, end: float,
     failures: list[tuple[float, float, str]] = []
     for agent, items in by_agent.items():
         kinds_of = raw_failed.get(agent, [])
+        times = [c.ts for c in kinds_of]  # in time order (the store's), so bisect
+        ordered = all(a <= b for a, b in pairwise(times))
         for i, s in enumerate(items):
             if s.ok:
                 continue
             nxt = items[i + 1].first if i + 1 < len(items) else now
             stop = min(s.last + 2.0 * s.interval_s, nxt, now)
-            inside = [c for c in kinds_of if s.first <= c.ts <= s.last]
+            inside = kinds_of[bisect_left(times, s.first):bisect_right(times, s.last)] \
+                if ordered else [c for c in kinds_of if s.first <= c.ts <= s.last]
             if not inside:  # raw checks unavailable: the segment stands as one failure
                 inside = [Check(probe.id, s.first, False, None, s.error, s.interval_s, agent)]
             for j, c in enumerate(inside):  # each failed check stands as it would raw
@@ -248,18 +254,26 @@ def build_report(config: Config, store: CheckSource, start: float, end: float, n
     windows = [(w, window_intervals(w, start, end)) for w in config.maintenance]
     measures: dict[str, ProbeMeasure] = {}
     probe_figs: list[Figures] = []
-    if latency and isinstance(store, SegmentSource):
+    segmented = isinstance(store, SegmentSource)  # a Protocol check: costly, so once
+    if latency and segmented:
         _roll_up(store, now)
+    # What probes share: their windows' time by category, and the eligible time under an
+    # SLA, depend on the SLA and the covering windows only: computed once per combination.
+    shared: dict[tuple[str | None, tuple[int, ...]], tuple[Intervals, dict[str, Intervals],
+                                                           EligibleTime | None]] = {}
+    eligible_of: dict[str, EligibleTime] = {}
     for p in probes:
         sla = config.sla_for_probe(p)
-        maint = union(*[iv for w, iv in windows if covers(w, p)], ())
-        categories: dict[str, Intervals] = {}
-        for w, iv in windows:
-            if iv and covers(w, p):
-                categories[w.category] = union(categories.get(w.category, ()), iv)
+        key = (sla.id if sla else None,
+               tuple(i for i, (w, _) in enumerate(windows) if covers(w, p)))
+        got = shared.get(key)
+        if got is None:
+            maint, categories = _covering(windows, p)
+            got = shared[key] = (maint, categories, None)
+        maint, categories, el = got
         lookback = sla.min_downtime if sla else 0.0
-        if isinstance(store, SegmentSource):
-            spans, failures, samples = read_segments(store, p, start, end, lookback, now,
+        if segmented:
+            spans, failures, samples = read_segments(store, p, start, end, lookback, now,  # type: ignore[arg-type]
                                                      latency=latency, error_kinds=error_kinds)
             m = measure_probe(p, sla, spans, now, maint, config.agent.quorum,
                               failures=failures, samples=samples, categories=categories)
@@ -267,21 +281,36 @@ def build_report(config: Config, store: CheckSource, start: float, end: float, n
             spans = read_spans(store, p, start, end, lookback)
             m = measure_probe(p, sla, spans, now, maint, config.agent.quorum,
                               categories=categories)
+        if el is None:
+            el = eligible_time(sla, m.maintenance, m.categories, start, end)
+            shared[key] = (maint, categories, el)
+        eligible_of[p.id] = el
         measures[p.id] = m
         owner = config.clients.get(p.client) if p.client else None
         probe_figs.append(figures_of_probe(m, sla, start, end, now,
-                                           client_name=owner.name if owner else None))
+                                           client_name=owner.name if owner else None,
+                                           eligible_as=el))
     client_figs = tuple(
         client_figures(c, config.slas.get(c.sla) if c.sla else None,
                        [measures[p.id] for p in probes if p.client == c.id], start, end, now)
         for c in clients
     )
     uses = window_uses(config.maintenance,
-                       [(p, measures[p.id].timeline.down, hours_in(config.sla_for_probe(p),
-                                                                   start, end))
+                       [(p, measures[p.id].timeline.down, eligible_of[p.id].hours)
                         for p in probes], start, end, first_seen or {}, seen_since)
     return Report(start, end, end >= now if partial is None else partial, now,
                   config.agent.timezone, tuple(probe_figs), client_figs, uses)
+
+
+def _covering(windows: list[tuple[Maintenance, Intervals]], p: Probe,
+              ) -> tuple[Intervals, dict[str, Intervals]]:
+    """The time of the windows covering `p`, and the same by window category."""
+    maint = union(*[iv for w, iv in windows if covers(w, p)], ())
+    categories: dict[str, Intervals] = {}
+    for w, iv in windows:
+        if iv and covers(w, p):
+            categories[w.category] = union(categories.get(w.category, ()), iv)
+    return maint, categories
 
 
 def _iso(ts: float | None, zone: ZoneInfo) -> str | None:

@@ -132,18 +132,23 @@ def window_uses(windows: Sequence[Maintenance],
     Sorted by start, then window id.
     """
     out: list[WindowUse] = []
+    counted: dict[int, Intervals] = {}  # per probe (index): its down time in its hours
     for w in windows:
-        covered = [(p, down, hours) for p, down, hours in probes if covers(w, p)]
+        covered = [i for i, (p, _, _) in enumerate(probes) if covers(w, p)]
         if not covered:
             continue
+        for i in covered:
+            if i not in counted:
+                counted[i] = intersect(probes[i][1], probes[i][2])
         seen = first_seen.get(w.id)
         for s, e in window_occurrences(w, start, end):
             inside = clip(((s, e),), start, end)
-            down = sum((total(intersect(intersect(d, hours), inside)) for _, d, hours in covered),
-                       0.0)
+            # one interval: clipping is intersecting it (same pairs), by binary search
+            down = sum((total(clip(counted[i], inside[0][0], inside[0][1]) if inside else ())
+                        for i in covered), 0.0)
             out.append(WindowUse(
                 id=w.id, category=w.category, reason=w.reason, ticket=w.ticket, start=s, end=e,
-                seconds=total(inside), probes=tuple(p.id for p, _, _ in covered),
+                seconds=total(inside), probes=tuple(probes[i][0].id for i in covered),
                 first_seen=seen, retroactive=retroactive(s, seen, seen_since),
                 excluded_down_seconds=down,
             ))

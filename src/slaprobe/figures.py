@@ -193,8 +193,9 @@ def measure_probe(probe: Probe, sla: SLA | None, spans: SpanInput, now: float,
     timeline = probe_timeline(by_agent, confirm=probe.confirm, now=now, quorum=quorum,
                               min_downtime=sla.min_downtime if sla else 0.0)
     if failures is not None and samples is not None:  # read apart (segments + raw details)
-        source = samples if isinstance(samples, LatencySource) else \
-            SampleLatency(tuple(sorted(samples)))
+        # hasattr: what isinstance(samples, LatencySource) checks, without the Protocol's cost
+        source = samples if hasattr(samples, "digest") else \
+            SampleLatency(tuple(sorted(samples)))  # type: ignore[arg-type]
         return ProbeMeasure(probe, timeline, normalize(maintenance), tuple(sorted(failures)),
                             source, cats)
     failures = []
@@ -224,18 +225,49 @@ def probe_figures(probe: Probe, sla: SLA | None, spans: SpanInput,
     return figures_of_probe(m, sla, period_start, period_end, now, client_name=client_name)
 
 
+@dataclass(frozen=True)
+class EligibleTime:
+    """What a probe's figures take from its SLA hours and covering windows over a period,
+    not from its checks: the same for every probe with that SLA and those windows, so a
+    report computes it once per (SLA, windows) (see `eligible_time`)."""
+
+    hours: Intervals  # the period inside the SLA hours
+    maint: Intervals  # the covering windows, clipped to the period
+    eligible: Intervals  # hours minus maint
+    excluded: Intervals  # maint inside the hours
+    by_category: tuple[tuple[str, float], ...]  # `excluded` by window category
+    outside: float  # seconds of the period outside the hours
+
+
+def eligible_time(sla: SLA | None, maintenance: Intervals,
+                  categories: Sequence[tuple[str, Intervals]], period_start: float,
+                  period_end: float) -> EligibleTime:
+    """Hours, maintenance, eligible and excluded time of a probe whose covering windows are
+    `maintenance` (normal form) and `categories` (as in `ProbeMeasure`), over the period."""
+    hours = _hours(sla, period_start, period_end)
+    maint = clip(maintenance, period_start, period_end)
+    excluded = intersect(hours, maint)
+    return EligibleTime(hours, maint, subtract(hours, maint), excluded,
+                        _by_category_of(excluded, [categories], period_start, period_end),
+                        (period_end - period_start) - total(hours))
+
+
 def figures_of_probe(m: ProbeMeasure, sla: SLA | None, period_start: float, period_end: float,
-                     now: float, *, client_name: str | None = None) -> Figures:
+                     now: float, *, client_name: str | None = None,
+                     eligible_as: EligibleTime | None = None) -> Figures:
     """SPEC 5 for one probe.
 
     1. Hours = period inside the SLA hours (24x7 without SLA); outside = rest.
     2. Eligible = hours minus the maintenance covering the probe.
     3. Up and down = the timeline inside eligible; unknown = eligible - both.
     4. Objective figures, incidents and latency from those.
+
+    `eligible_as`: steps 1-2 already computed (`eligible_time` of the same SLA,
+    maintenance, categories and period), e.g. shared by the probes of a report.
     """
-    hours = _hours(sla, period_start, period_end)
-    maint = clip(m.maintenance, period_start, period_end)
-    eligible = subtract(hours, maint)
+    el = eligible_as if eligible_as is not None else eligible_time(
+        sla, m.maintenance, m.categories, period_start, period_end)
+    maint, eligible = el.maint, el.eligible
     up = total(intersect(m.timeline.up, eligible))
     counted = intersect(m.timeline.down, eligible)
     down = total(counted)
@@ -245,13 +277,12 @@ def figures_of_probe(m: ProbeMeasure, sla: SLA | None, period_start: float, peri
     )
     values = m.latency.digest(eligible)
     failed = _count_inside(m.failures, eligible)
-    excluded = intersect(hours, maint)
     p = m.probe
     return _figures(
         p.id, None, p.client, client_name, sla, up, down, total(eligible),
-        total(excluded), (period_end - period_start) - total(hours),
+        total(el.excluded), el.outside,
         incidents, _percentiles(values, sla), (),
-        excluded=_by_category(excluded, [m], period_start, period_end),
+        excluded=el.by_category,
         kpis=service_kpis(incidents, counted, up), latencies=values, failed=failed,
     )
 
@@ -266,8 +297,15 @@ def client_figures(client: Client, sla: SLA | None, measures: Sequence[ProbeMeas
     3. Eligible = hours minus the instants where every probe is in maintenance.
     """
     hours = _hours(sla, period_start, period_end)
-    maints = [clip(m.maintenance, period_start, period_end) for m in measures]
-    all_maint = intersection_all(maints)
+    # probes share their windows: clip, and subtract from the hours, once per distinct set
+    per_maint: dict[Intervals, tuple[Intervals, Intervals]] = {}
+    for m in measures:
+        if m.maintenance not in per_maint:
+            mm = clip(m.maintenance, period_start, period_end)
+            per_maint[m.maintenance] = (mm, subtract(hours, mm))
+    maints = [per_maint[m.maintenance][0] for m in measures]
+    # the intersection of normal forms is one normal form: duplicates change nothing
+    all_maint = intersection_all([mm for mm, _ in per_maint.values()]) if measures else ()
     eligible = subtract(hours, all_maint)
     down_set = union(*[subtract(clip(m.timeline.down, period_start, period_end), mm)
                        for m, mm in zip(measures, maints, strict=True)], ())
@@ -285,8 +323,8 @@ def client_figures(client: Client, sla: SLA | None, measures: Sequence[ProbeMeas
     )
     digests: list[LatencyDigest] = []
     failed = 0
-    for m, mm in zip(measures, maints, strict=True):
-        own = subtract(hours, mm)
+    for m in measures:
+        own = per_maint[m.maintenance][1]
         digests.append(m.latency.digest(own))
         failed += _count_inside(m.failures, own)
     values = LatencyDigest.merged(digests)
@@ -310,11 +348,16 @@ def _inside(intervals: Intervals, t: float) -> bool:
 def _by_category(excluded: Intervals, measures: Sequence[ProbeMeasure], start: float,
                  end: float) -> tuple[tuple[str, float], ...]:
     """`excluded` split by the categories of the measured probes' windows (see `exclusions`)."""
+    return _by_category_of(excluded, [m.categories for m in measures], start, end)
+
+
+def _by_category_of(excluded: Intervals, categories: Sequence[Sequence[tuple[str, Intervals]]],
+                    start: float, end: float) -> tuple[tuple[str, float], ...]:
     if not excluded:
         return ()
     by_cat: dict[str, list[Interval]] = {}
-    for m in measures:
-        for cat, iv in m.categories:
+    for cats in categories:
+        for cat, iv in cats:
             by_cat.setdefault(cat, []).extend(clip(iv, start, end))
     return excluded_by_category(excluded, [(c, normalize(iv)) for c, iv in by_cat.items()])
 

@@ -15,6 +15,7 @@ Usage: ``hours_intervals("Mon-Fri 09:00-17:00", "Europe/Berlin", start, end)``
 
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -36,9 +37,13 @@ def local_to_ts(naive: datetime, zone: ZoneInfo) -> float:
     return naive.replace(tzinfo=zone, fold=0).timestamp()
 
 
+@functools.lru_cache(maxsize=256)
 def hours_intervals(hours: str | tuple[HourRule, ...], timezone: str | ZoneInfo,
                     start: float, end: float) -> Intervals:
     """The part of ``[start, end)`` inside the hours, as UTC intervals.
+
+    Cached (the result is an immutable tuple): a report asks the same SLA's hours
+    over the same period for every probe and client it holds.
 
     1. Parse the hours (a pre-parsed rule tuple is taken as is); 24x7 is the
        whole range.

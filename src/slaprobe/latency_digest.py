@@ -37,6 +37,7 @@ Usage: ``d = LatencyDigest.of([12.0, 15.5]); d.merge(LatencyDigest.decode(blob))
 
 from __future__ import annotations
 
+import functools
 import math
 import struct
 import sys
@@ -119,6 +120,42 @@ class _Part:
 
 
 _D = struct.Struct("<d")
+
+
+class _BlobParts:
+    """Many encoded digests (e.g. a month of hour rollups) merged at once: only their counts
+    are decoded; a bucket's extremes are read from the BLOBs that hold it, when asked.
+    Answers as the merge of their `LatencyDigest.decode`s would, with one object per read."""
+
+    __slots__ = ("base", "counts", "items")
+
+    def __init__(self, base: int, counts: list[int],
+                 items: list[tuple[int, Sequence[int], bytes | None, int, int]]):
+        # items: (base, counts, blob or None when coarse, offset of the mins, non-empty buckets)
+        self.base, self.counts, self.items = base, counts, items
+
+    @property
+    def coarse(self) -> bool:
+        return any(blob is None for _, _, blob, _, _ in self.items)
+
+    def extremes(self, key: int) -> tuple[float, float] | None | bool:
+        lo, hi, found = _INF, -_INF, False
+        unpack = _D.unpack_from
+        for base, counts, blob, at, nnz in self.items:
+            i = key - base
+            if i < 0 or i >= len(counts) or not counts[i]:
+                continue
+            if blob is None:
+                return None
+            a = at + 8 * (i - counts[:i].count(0))  # type: ignore[attr-defined]
+            v = unpack(blob, a)[0]
+            w = unpack(blob, a + 8 * nnz)[0]
+            if v < lo:
+                lo = v
+            if w > hi:
+                hi = w
+            found = True
+        return (lo, hi) if found else False
 
 
 class _HoledPart:
@@ -502,6 +539,52 @@ class LatencyDigest:
             d.base, d.counts, d._parts = base, counts, [part]  # type: ignore[assignment]
         return d
 
+    @classmethod
+    def decode_merged(cls, blobs: Iterable[bytes]) -> LatencyDigest:
+        """One digest of all the `encode`d BLOBs: the same as merging their `decode`s, at a
+        fraction of the cost for many small ones (e.g. ~220 office hours of a month)."""
+        items: list[tuple[int, Sequence[int], bytes | None, int, int]] = []
+        head, hsize = _HEAD.unpack_from, _HEAD.size
+        lo, hi = 2 ** 62, -(2 ** 62)
+        for blob in blobs:
+            if len(blob) < hsize:
+                raise ValueError("latency digest: too short")
+            version, flags, base, span = head(blob)
+            if version != VERSION:
+                raise ValueError(f"latency digest: unknown version {version}")
+            if not span:
+                continue
+            size = 4 if flags & 2 else 2
+            counts = array("I" if size == 4 else "H")
+            if counts.itemsize != size:
+                counts = array("L" if size == 4 else "H")
+            end = hsize + span * size
+            counts.frombytes(blob[hsize:end])
+            if _BIG:
+                counts.byteswap()
+            nnz = span - counts.count(0)
+            if flags & 1:
+                if len(blob) < end + 16 * nnz:
+                    raise ValueError("latency digest: truncated")
+                items.append((base, counts, blob, end, nnz))
+            else:
+                items.append((base, counts, None, end, nnz))
+            if base < lo:
+                lo = base
+            if base + span > hi:
+                hi = base + span
+        out = cls()
+        if not items:
+            return out
+        acc = [0] * (hi - lo)
+        for base, counts, _, _, _ in items:
+            off = base - lo
+            n = len(counts)
+            acc[off:off + n] = map(add, acc[off:off + n], counts)
+        out.base, out.counts = lo, acc
+        out._parts = [_BlobParts(lo, list(acc), items)]  # type: ignore[list-item]
+        return out
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, LatencyDigest):
             return NotImplemented
@@ -715,6 +798,16 @@ def decompose(intervals: Iterable[tuple[float, float]], rolled_until_ms: int | N
     out.days.sort()
     out.months.sort()
     return out
+
+
+@functools.lru_cache(maxsize=256)
+def decompose_shared(intervals: tuple[tuple[float, float], ...], rolled_until_ms: int | None,
+                     fine_from_ms: int | None = None,
+                     period: tuple[float, float] | None = None, *, holes: bool | int = True,
+                     ) -> Blocks:
+    """`decompose`, memoised: every probe with the same eligible time and rollup marks (most
+    probes of a report) shares one result, which callers must not change."""
+    return decompose(intervals, rolled_until_ms, fine_from_ms, period, holes=holes)
 
 
 def _clip(spans: list[tuple[int, int]], lo: int, hi: int) -> list[tuple[int, int]]:

@@ -52,7 +52,7 @@ from .latency_digest import (
     VERSION,
     LatencyDigest,
     bucket_of,
-    decompose,
+    decompose_shared,
     month_start_ms,
     next_month_ms,
 )
@@ -823,6 +823,20 @@ class Store:
             "SELECT latency_ms FROM checks WHERE probe_id = ? AND ts_ms >= ? AND ts_ms < ?"
             " AND ok = 1 AND latency_ms IS NOT NULL", (pid, lo_ms, hi_ms))]
 
+    def raw_latencies_in(self, pid: int, ranges: list[tuple[int, int]]) -> list[float]:
+        """`raw_latencies` of several [lo_ms, hi_ms) ranges, in one statement (any order)."""
+        out: list[float] = []
+        one = ("SELECT latency_ms FROM checks WHERE probe_id = ? AND ts_ms >= ? AND ts_ms < ?"
+               " AND ok = 1 AND latency_ms IS NOT NULL")
+        for i in range(0, len(ranges), 100):
+            chunk = ranges[i:i + 100]
+            args: list[int] = []
+            for lo, hi in chunk:
+                args += (pid, lo, hi)
+            out.extend([r[0] for r in self.conn.execute(
+                " UNION ALL ".join([one] * len(chunk)), args)])
+        return out
+
     def dirty_hours(self, pid: int) -> list[int]:
         """A probe id's hours with checks stored after they were rolled up, oldest first."""
         return [r[0] for r in self.conn.execute(
@@ -1144,19 +1158,24 @@ class RollupLatency:
         if self.pid is None:
             return LatencyDigest()
         pid, store = self.pid, self.store
-        blocks = decompose(key, self.marks[0], self.marks[1], self.period, holes=holes)
+        blocks = decompose_shared(key, self.marks[0], self.marks[1], self.period, holes=holes)
         parts: list[LatencyDigest] = []
-        by_level: dict[int, list[int]] = {2: list(blocks.months), 1: list(blocks.days),
-                                          0: list(blocks.hours)}
+        cache = self._blocks
+        hours_cached = [h for h in blocks.hours if (0, h) in cache]
+        hours_new = [h for h in blocks.hours if (0, h) not in cache] \
+            if len(hours_cached) < len(blocks.hours) else []
+        by_level: dict[int, list[int]] = {2: list(blocks.months), 1: list(blocks.days), 0: []}
         for level, start, hours, _ in blocks.holed:
             by_level[level].append(start)
             by_level[0].extend(hours)
         for level, starts in by_level.items():
             self._load(level, starts)
-        cache = self._blocks
         for level in (2, 1, 0):
             parts.extend(cache[(level, s)] for s in (
-                blocks.months if level == 2 else blocks.days if level == 1 else blocks.hours))
+                blocks.months if level == 2 else blocks.days if level == 1 else hours_cached))
+        if hours_new:  # many hours (SLA hours): counts merged at once, extremes read lazily
+            parts.append(LatencyDigest.decode_merged(
+                blob for _, blob in store.rollup_blobs(pid, 0, hours_new)))
         for level, start, hours, inside in blocks.holed:
             ranges = tuple((a / 1000, b / 1000) for a, b in inside)
             parts.append(LatencyDigest.holed(
@@ -1167,8 +1186,8 @@ class RollupLatency:
         for h in self.late:
             raw += [(max(lo, h), min(hi, h + HOUR_MS)) for lo, hi in (
                 (_first_ms(a), _first_ms(b)) for a, b in key) if lo < h + HOUR_MS and hi > h]
-        for lo, hi in raw:
-            values.extend(store.raw_latencies(pid, lo, hi))
+        if raw:
+            values = store.raw_latencies_in(pid, raw)
         if values:
             parts.append(LatencyDigest.of(values))
         got = LatencyDigest.merged(parts)
