@@ -14,10 +14,12 @@ from slaprobe.probes._icmp_packet import (
     ECHO_REQUEST_V4,
     ECHO_REQUEST_V6,
     EchoReply,
+    TokenEchoRequests,
     build_echo_request,
     checksum,
     encode_echo,
     parse_echo_reply,
+    parse_token_echo_reply,
 )
 
 
@@ -109,3 +111,85 @@ def test_parse_never_raises_on_garbage(data: bytes, v6: bool) -> None:
 def test_request_types_are_the_echo_requests() -> None:
     assert build_echo_request(1, 1, b"")[0] == ECHO_REQUEST_V4
     assert build_echo_request(1, 1, b"", v6=True)[0] == ECHO_REQUEST_V6
+
+
+# --- the daemon's request template and reply parser ----------------------------------
+
+
+def _rfc1071(data: bytes) -> int:
+    """The textbook word-by-word sum, to check the modulo shortcut against."""
+    if len(data) % 2:
+        data += b"\x00"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+@given(st.binary(max_size=64))
+def test_checksum_equals_the_word_by_word_sum(data: bytes) -> None:
+    assert checksum(data) == _rfc1071(data)
+
+
+@pytest.mark.parametrize("data", [b"\xff\xff" * 3, b"\x00\x00" * 3, b"\xff\xfe\x00\x01"])
+def test_checksum_of_sums_that_are_multiples_of_0xffff(data: bytes) -> None:
+    assert checksum(data) == _rfc1071(data)
+
+
+@given(ident=st.integers(0, 0x1FFFF), seq=st.integers(0, 0x1FFFF),
+       counter=st.integers(0, 2**64 - 1), token=st.binary(min_size=8, max_size=8),
+       v6=st.booleans())
+def test_token_echo_request_is_build_echo_request(ident: int, seq: int, counter: int,
+                                                  token: bytes, v6: bool) -> None:
+    expected = build_echo_request(ident, seq, token + struct.pack("!Q", counter), v6=v6)
+    assert TokenEchoRequests(ident, token, v6=v6).build(seq, counter) == expected
+
+
+def test_token_echo_request_checksum_that_sums_to_zero() -> None:
+    # ident chosen so that the one's complement sum is 0xFFFF: the checksum is 0
+    token = bytes(8)
+    for ident in range(0x10000):
+        packet = build_echo_request(ident, 0, token + bytes(8))
+        if packet[2:4] == b"\x00\x00":
+            break
+    assert TokenEchoRequests(ident, token).build(0, 0) == packet
+
+
+def _reply(ident: int, seq: int, token: bytes, counter: int, *, v6: bool = False) -> bytes:
+    return encode_echo(ECHO_REPLY_V6 if v6 else ECHO_REPLY_V4, ident, seq,
+                       token + struct.pack("!Q", counter), v6=v6)
+
+
+TOKEN = b"\x01\x02\x03\x04\x05\x06\x07\x08"
+GOOD = _reply(0x1234, 7, TOKEN, 99)
+
+
+@pytest.mark.parametrize(
+    ("data", "v6", "expected"),
+    [
+        (GOOD, False, (0x1234, 7, TOKEN, 99)),
+        (ipv4_header(len(GOOD)) + GOOD, False, (0x1234, 7, TOKEN, 99)),
+        (ipv4_header(len(GOOD), b"\x01\x01\x01\x00") + GOOD, False, (0x1234, 7, TOKEN, 99)),
+        (_reply(0x1234, 7, TOKEN, 99, v6=True), True, (0x1234, 7, TOKEN, 99)),
+        (GOOD[:2] + b"\x00\x00" + GOOD[4:], False, (0x1234, 7, TOKEN, 99)),  # not computed
+        (GOOD[:2] + bytes([GOOD[2] ^ 0xFF]) + GOOD[3:], False, None),  # corrupt
+        (GOOD + b"x", False, None),  # not our payload size
+        (GOOD[:-1], False, None),
+        (TokenEchoRequests(0x1234, TOKEN).build(7, 99), False, None),  # our own request
+        (GOOD, True, None),  # type 0 is not an ICMPv6 echo reply
+        (b"", False, None),
+    ],
+)
+def test_parse_token_echo_reply(data: bytes, v6: bool, expected: tuple | None) -> None:
+    assert parse_token_echo_reply(data, v6=v6) == expected
+
+
+@given(st.binary(max_size=40), st.booleans())
+def test_parse_token_echo_reply_agrees_with_parse_echo_reply(data: bytes, v6: bool) -> None:
+    general = parse_echo_reply(data, v6=v6)
+    fast = parse_token_echo_reply(data, v6=v6)
+    if general is None or len(general.payload) != 16:
+        assert fast is None
+    else:
+        assert fast == (general.ident, general.seq, general.payload[:8],
+                        struct.unpack("!Q", general.payload[8:])[0])

@@ -275,3 +275,43 @@ def test_unknown_mode_is_rejected_up_front() -> None:
 
 def test_missing_host_fails_instead_of_raising() -> None:
     assert check(Probe(id="p", kind="icmp")).error == "error: no host configured"
+
+
+@needs_icmp
+def test_checks_in_flight_share_one_deadline_timer() -> None:
+    async def go() -> tuple[int, list[Outcome]]:
+        loop = asyncio.get_running_loop()
+        got: list[Outcome] = []
+        async with ProbeContext() as ctx:
+            probe = icmp_probe("127.0.0.1", count=1, timeout=5.0)
+            ctx.start_check(probe, got.append)  # opens the socket
+            timers = len(loop._scheduled)  # type: ignore[attr-defined]
+            for _ in range(100):
+                assert ctx.start_check(probe, got.append) is not None
+            more = len(loop._scheduled) - timers  # type: ignore[attr-defined]
+            while len(got) < 101:
+                await asyncio.sleep(0.001)
+        return more, got
+    more, got = asyncio.run(go())
+    assert more == 0
+    assert all(o.ok for o in got)
+
+
+@needs_icmp
+def test_an_unanswered_fast_path_check_is_loss_at_its_deadline() -> None:
+    async def go() -> tuple[Outcome, float]:
+        loop = asyncio.get_running_loop()
+        got: list[tuple[float, Outcome]] = []
+        async with ProbeContext() as ctx:
+            esock = ctx.icmp.socket_for(socket.AF_INET)
+            esock._match = lambda *args: None  # type: ignore[method-assign]  # replies lost
+            start = loop.time()
+            ctx.start_check(icmp_probe("127.0.0.1", count=1, timeout=0.1),
+                            lambda o: got.append((loop.time() - start, o)))
+            while not got:
+                await asyncio.sleep(0.005)
+            assert esock.in_flight == 0
+        return got[0][1], got[0][0]
+    outcome, took = asyncio.run(go())
+    assert outcome.error == "loss: 1/1 lost"
+    assert 0.1 - 1e-3 <= took < 0.2

@@ -104,3 +104,94 @@ def test_burst_of_concurrent_checks_all_succeed(listener: HangServer) -> None:
             probe = tcp_probe("127.0.0.1", listener.port)
             return await asyncio.gather(*(run_check(probe, ctx) for _ in range(100)))
     assert all(o.ok for o in asyncio.run(go()))
+
+
+# --- the fast path's shared parts (TcpEngine) ------------------------------------------
+
+
+@pytest.fixture
+def stuck_port() -> Iterator[int]:
+    """A port whose accept queue is full: a connect to it hangs (SYNs are dropped)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port = server.getsockname()[1]
+    fillers = []
+    for _ in range(8):
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex(("127.0.0.1", port))
+        fillers.append(s)
+    time.sleep(0.05)
+    try:
+        yield port
+    finally:
+        for s in fillers:
+            s.close()
+        server.close()
+
+
+def test_connects_in_flight_add_one_loop_reader_and_one_timer(stuck_port: int) -> None:
+    probe = tcp_probe("127.0.0.1", stuck_port, timeout=5.0)
+
+    async def go() -> tuple[int, int, int, int]:
+        loop = asyncio.get_running_loop()
+        async with ProbeContext() as ctx:
+            ctx.start_check(probe, lambda outcome: None)  # the engine's first use
+            timers = len(loop._scheduled)  # type: ignore[attr-defined]
+            fds = len(loop._selector.get_map())  # type: ignore[attr-defined]
+            attempts = [ctx.start_check(probe, lambda outcome: None) for _ in range(50)]
+            more_timers = len(loop._scheduled) - timers  # type: ignore[attr-defined]
+            more_fds = len(loop._selector.get_map()) - fds  # type: ignore[attr-defined]
+            in_flight = ctx.tcp.in_flight
+            for attempt in attempts:
+                assert attempt is not None
+                attempt.cancel()
+            return more_timers, more_fds, in_flight, ctx.tcp.in_flight
+    more_timers, more_fds, in_flight, after_cancel = asyncio.run(go())
+    assert (more_timers, more_fds) == (0, 0)
+    assert in_flight == 51 and after_cancel == 1
+
+
+def test_timeouts_of_many_hanging_connects_each_come_once(stuck_port: int) -> None:
+    probes = [tcp_probe("127.0.0.1", stuck_port, timeout=t) for t in (0.15, 0.05, 0.1) * 10]
+
+    async def go() -> list[tuple[float, Outcome]]:
+        loop = asyncio.get_running_loop()
+        got: list[tuple[float, Outcome]] = []
+        async with ProbeContext() as ctx:
+            start = loop.time()
+            for p in probes:
+                ctx.start_check(p, lambda o, p=p: got.append((loop.time() - start - p.timeout, o)))
+            await asyncio.sleep(0.3)
+            assert ctx.tcp.in_flight == 0
+        return got
+    got = asyncio.run(go())
+    assert len(got) == 30
+    assert all(kind(o) == "timeout" for _, o in got)
+    assert all(-1e-3 <= late < 0.1 for late, _ in got), [late for late, _ in got]
+
+
+def test_an_outcome_known_at_once_is_reported_before_start_check_returns() -> None:
+    async def go() -> tuple[list[Outcome], bool]:
+        async with ProbeContext() as ctx:
+            got: list[Outcome] = []
+            started = ctx.start_check(tcp_probe("127.0.0.1", None), got.append)
+            assert started is not None
+            started.cancel()  # nothing left to cancel: harmless
+            return got, len(got) == 1
+    got, once = asyncio.run(go())
+    assert once and kind(got[0]) == "error"
+
+
+def test_a_refused_connect_on_the_fast_path_is_refused() -> None:
+    port = closed_port()
+
+    async def go() -> Outcome:
+        async with ProbeContext() as ctx:
+            got: list[Outcome] = []
+            assert ctx.start_check(tcp_probe("127.0.0.1", port), got.append) is not None
+            while not got:
+                await asyncio.sleep(0.001)
+            return got[0]
+    assert kind(asyncio.run(go())) == "refused"

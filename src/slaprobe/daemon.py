@@ -44,7 +44,7 @@ from .cluster import probes_run_here
 from .config import Config, Probe, load_config
 from .durations import format_duration
 from .errors import ConfigError
-from .probes import FastCheck, Outcome, ProbeContext, run_check
+from .probes import Attempt, Outcome, ProbeContext, run_check
 from .sanitize import inert
 from .schedule import first_due, next_due
 from .writer import Writer
@@ -128,7 +128,7 @@ class _Slot:
         self.daemon = daemon
         self.probe = probe
         self.due = due  # monotonic: the tick this probe waits for, or its check ran for
-        self.running: object = None  # the check in flight: a FastCheck or a Task
+        self.running: object = None  # the check in flight: an Attempt or a Task
         self.stopped = False  # removed from the schedule (reload, stop)
         self.ts = 0.0  # wall clock start of the check in flight
         self.started = 0.0  # monotonic start of the check in flight
@@ -210,11 +210,12 @@ class Daemon:
         assert self._ctx is not None and self._loop is not None
         self._in_flight += 1
         slot.started = now = time.monotonic()
-        self.health.note_lateness(max(0.0, now - slot.due))
+        late = now - slot.due
+        self.health.note_lateness(max(0.0, late))
         slot.ts = time.time()
         slot.running = _STARTING
         try:
-            fast: FastCheck | None = self._ctx.start_check(slot.probe, slot.finished)
+            fast: Attempt | None = self._ctx.start_check(slot.probe, slot.finished)
         except Exception:  # a probe must never kill the daemon
             log.exception("probe %s: unexpected error starting the check", slot.probe.id)
             fast = None
@@ -247,14 +248,22 @@ class Daemon:
         slot.running = None
         self._in_flight -= 1
         probe = slot.probe
+        now = time.monotonic()
         try:
             if outcome is not None:
-                check = self._record(probe, slot.ts, slot.started, time.monotonic(), outcome)
+                check: Check | None
+                if outcome.ok:  # the common case, without _record's timeout rule
+                    check = ok = Check(probe.id, slot.ts, True, outcome.latency_ms,
+                                       outcome.error, probe.interval, self.agent_name,
+                                       outcome.cert_days)
+                    self._note(probe, ok, now)
+                else:
+                    check = self._record(probe, slot.ts, slot.started, now, outcome)
                 if check is not None:
                     self.writer.put(check)
         except Exception:  # a probe must never kill the daemon
             log.exception("probe %s: unexpected error recording the check", probe.id)
-        slot.due = next_due(slot.due, probe.interval, time.monotonic())
+        slot.due = next_due(slot.due, probe.interval, now)
         self._push(slot)
         if self._waiting:
             self._start_waiting()
@@ -297,7 +306,7 @@ class Daemon:
         self._note(probe, check)
         return check
 
-    def _note(self, probe: Probe, check: Check) -> None:
+    def _note(self, probe: Probe, check: Check, now: float | None = None) -> None:
         live = self.live.get(probe.id)
         if live is None:
             live = self.live[probe.id] = ProbeLive()
@@ -314,7 +323,7 @@ class Daemon:
         if check.cert_days is not None:
             live.cert_days = check.cert_days
         live.last_ts = check.ts
-        self.health.count_check(time.monotonic())
+        self.health.count_check(time.monotonic() if now is None else now)
         if self.alerts is not None:
             self.alerts.on_check(probe, check, live)
 
@@ -427,6 +436,12 @@ class Daemon:
         the probes' schedule, for as long as a report of every probe takes."""
         while True:
             try:
+                # Latency digests of the hours just ended (and of late checks), so
+                # reports read rollups; a few rows per probe, once an hour.
+                await asyncio.to_thread(self._roll_up)
+            except Exception as e:  # noqa: BLE001 - reports then read raw checks
+                log.warning("latency rollups not updated: %s", e)
+            try:
                 self.period_figures = await self._period_figures_sliced()
             except asyncio.CancelledError:
                 raise
@@ -479,6 +494,12 @@ class Daemon:
         # transaction of C and SQLite work, so a thread does not hold the GIL for long.
         await asyncio.to_thread(self._save_figures, start, now, saved)
         return {pid: (v[0], v[2]) for pid, v in saved.items()}
+
+    def _roll_up(self) -> int:
+        from .store import Store
+
+        with Store(self.db_path) as store:
+            return store.roll_up(time.time())
 
     def _save_figures(self, start: float, now: float,
                       figures: dict[str, tuple[float | None, float | None, float | None]]) -> None:

@@ -11,7 +11,7 @@ import hashlib
 import math
 
 
-PHASE_GRID = 0.01  # seconds: probes due within one grid step share one loop wake-up
+PHASE_GRID = 0.02  # seconds: probes due within one grid step share one loop wake-up
 
 
 def phase(probe_id: str, interval: float) -> float:

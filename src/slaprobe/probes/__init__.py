@@ -6,9 +6,10 @@ Usage::
         outcome = await run_check(probe, ctx)   # never raises (but cancellation)
 
 One `ProbeContext` per daemon holds what checks share: the HTTP clients and
-their SSL contexts (`http.HttpEngine`) and the ICMP sockets
-(`icmp.IcmpEngine`). A check is 1 + `probe.retries` attempts, each bounded by
-`probe.timeout`; the first success wins, else the last failure is returned
+their SSL contexts (`http.HttpEngine`), the ICMP sockets (`icmp.IcmpEngine`)
+and the TCP fast path's epoll set (`tcp.TcpEngine`). A check is
+1 + `probe.retries` attempts, each bounded by `probe.timeout`; the first
+success wins, else the last failure is returned
 (SPEC section 5, rule 1). Failures are `Outcome.error` strings
 "kind: message" with a kind from `slaprobe.checks.ERROR_KINDS`.
 """
@@ -26,9 +27,9 @@ from slaprobe.config import Probe
 from ._base import Outcome
 from .http import HttpEngine
 from .icmp import IcmpEngine
-from .tcp import check_tcp, start_tcp
+from .tcp import TcpEngine, check_tcp
 
-__all__ = ["FastCheck", "Outcome", "ProbeContext", "run_check"]
+__all__ = ["Attempt", "FastCheck", "Outcome", "ProbeContext", "run_check"]
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +54,12 @@ class ProbeContext:
     def __init__(self, *, icmp_mode: str = "auto") -> None:
         self.http = HttpEngine()
         self.icmp = IcmpEngine(icmp_mode)
+        self.tcp = TcpEngine()
         self._attempts: dict[str, Callable[[Probe], Awaitable[Outcome]]] = {
             "http": self.http.check, "tcp": check_tcp, "icmp": self.icmp.check,
         }
-        self._starters: dict[str, Starter] = {"tcp": start_tcp, "icmp": self.icmp.start}
+        self._starters: dict[str, Starter] = {"tcp": self.tcp.start,
+                                                "icmp": self.icmp.start}
 
     async def __aenter__(self) -> Self:
         return self
@@ -67,6 +70,7 @@ class ProbeContext:
 
     async def aclose(self) -> None:
         self.icmp.close()
+        self.tcp.close()
         await self.http.aclose()
 
     def attempt_for(self, kind: str) -> Callable[[Probe], Awaitable[Outcome]] | None:
@@ -74,16 +78,43 @@ class ProbeContext:
         return self._attempts.get(kind)
 
     def start_check(self, probe: Probe,
-                    on_done: Callable[[Outcome], None]) -> FastCheck | None:
+                    on_done: Callable[[Outcome], None]) -> Attempt | None:
         """A whole check (every attempt, as `run_check`) without a task, driven by loop
         callbacks, for TCP and ICMP probes of an IP address: `on_done(outcome)` is called
         exactly once, possibly before this returns, unless the returned check is
-        cancelled. None when there is no fast path for this probe (use `run_check`)."""
+        cancelled. None when there is no fast path for this probe (use `run_check`).
+
+        A probe without retries makes one attempt, which reports to `on_done` itself (no
+        FastCheck in between: this runs for every check the daemon makes)."""
         starter = self._starters.get(probe.kind)
         if starter is None:
             return None
-        check = FastCheck(starter, probe, on_done)
-        return check if check.begin() else None
+        if probe.retries > 0:
+            check = FastCheck(starter, probe, on_done)
+            return check if check.begin() else None
+        try:
+            result = starter(probe, on_done)
+        except Exception as exc:  # a bug of ours must not stop the agent
+            log.exception("probe %s: unexpected error", probe.id)
+            result = Outcome(False, None, f"error: internal error ({type(exc).__name__})")
+        if result is None:
+            return None
+        if type(result) is Outcome:
+            on_done(result)
+            return _OVER
+        return result  # type: ignore[return-value]  # the attempt in flight
+
+
+class _Over:
+    """A check that ended before start_check returned: nothing left to cancel."""
+
+    __slots__ = ()
+
+    def cancel(self) -> None:
+        pass
+
+
+_OVER = _Over()
 
 
 class FastCheck:

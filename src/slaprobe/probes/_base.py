@@ -25,7 +25,8 @@ class Outcome:
     """The result of one check (all its attempts)."""
 
     ok: bool
-    latency_ms: float | None  # http: until headers (and body when searched); tcp: connect; icmp: mean RTT
+    # http: until headers (and body when searched); tcp: connect; icmp: mean RTT
+    latency_ms: float | None
     error: str | None  # "kind: short message", kind from ERROR_KINDS
     cert_days: float | None = None  # https: days until the peer certificate's notAfter
 

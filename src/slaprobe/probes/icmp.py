@@ -16,6 +16,9 @@ check; replies are matched to checks by sequence number:
    with kind "permission" and both ways to fix it.
 4. RTTs use kernel receive timestamps where Linux gives them, so a busy event
    loop does not make the target look slow; else the loop's clock.
+5. Deadlines share one loop timer per socket (`_deadlines.Deadlines`): nearly
+   every echo is answered long before its deadline, so a timer per check would
+   be made and cancelled for nothing.
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ from typing import Any
 from slaprobe.config import Probe
 
 from ._base import Outcome, failed, fmt_seconds, literal_address, os_error, resolve, too_slow
-from ._icmp_packet import build_echo_request, parse_echo_reply
+from ._deadlines import Deadlines
+from ._icmp_packet import TokenEchoRequests, parse_token_echo_reply
 
 MODES = ("auto", "dgram", "raw")
 PERMISSION_ADVICE = (
@@ -43,7 +47,6 @@ PERMISSION_ADVICE = (
 )
 SPACING = 0.005  # seconds between the echo requests of one check
 _TOKEN_SIZE = 8
-_COUNTER = struct.Struct("!Q")
 _TIMESPEC = struct.Struct("@ll")
 # SO_TIMESTAMPNS; Python has no constant. 35 on the asm-generic Linux ABIs.
 _SO_TIMESTAMPNS = (
@@ -90,30 +93,25 @@ class IcmpEngine:
         if address is None:
             return None
         family, sockaddr = address
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + probe.timeout
-        try:
-            sock = self.socket_for(family)
-        except PermissionError:
-            return failed("permission", f"ICMP sockets not allowed: {PERMISSION_ADVICE}")
-        except OSError as exc:
-            return failed("error", f"cannot open an ICMP socket ({os.strerror(exc.errno or 0)})")
+        sock = self._sockets.get(family)
+        if sock is None:
+            try:
+                sock = self.socket_for(family)
+            except PermissionError:
+                return failed("permission", f"ICMP sockets not allowed: {PERMISSION_ADVICE}")
+            except OSError as exc:
+                return failed("error",
+                              f"cannot open an ICMP socket ({os.strerror(exc.errno or 0)})")
         count = max(1, probe.count)
-        result: list[Outcome] = []
-
-        def finished(rtts: list[float], error: BaseException | None) -> None:
-            outcome = _outcome(count, rtts, error, probe)
-            if result is not None and not result:  # still inside start(): returned below
-                result.append(outcome)
-            else:
-                on_done(outcome)
-
-        ping = _Ping(sock, sockaddr, count, deadline, finished)
+        attempt = IcmpAttempt(probe, count)
+        ping = attempt._ping = _Ping(sock, sockaddr, count, sock._loop.time() + probe.timeout,
+                                     attempt._finished)
         ping.start()
-        if result:
-            return result[0]
-        result = None  # type: ignore[assignment]  # from now on, finished() calls on_done
-        return IcmpAttempt(ping)
+        outcome = attempt._outcome
+        if outcome is not None:  # over before start() returned: no call to on_done
+            return outcome
+        attempt._on_done = on_done
+        return attempt
 
     async def check(self, probe: Probe) -> Outcome:
         """One attempt: `probe.count` echo requests within `probe.timeout`."""
@@ -193,7 +191,7 @@ class _Ping:
     `deadline`. `error` is the _Busy or OSError that stopped the sending, else None."""
 
     __slots__ = ("count", "deadline", "esock", "finished", "left", "on_done", "rtts", "seqs",
-                 "sockaddr", "task", "timer", "wait")
+                 "sockaddr", "task", "wait")
 
     def __init__(self, esock: EchoSocket, sockaddr: tuple[Any, ...], count: int,
                  deadline: float,
@@ -204,12 +202,11 @@ class _Ping:
         self.left = count
         self.seqs: list[int] = []
         self.finished = False
-        self.timer: asyncio.TimerHandle | None = None
         self.wait: asyncio.TimerHandle | None = None  # the pause before the next request
         self.task: asyncio.Task[None] | None = None  # a send waiting for buffer space
 
     def start(self) -> None:
-        self.timer = self.esock._loop.call_at(self.deadline, self.finish)
+        self.esock._deadlines.add(self.deadline, self)
         self._send()
 
     def add(self, rtt: float) -> None:
@@ -273,9 +270,7 @@ class _Ping:
             self.finish()
 
     def _release(self) -> None:
-        self.finished = True
-        if self.timer is not None:
-            self.timer.cancel()
+        self.finished = True  # its entry in EchoSocket._deadlines is dropped lazily
         if self.wait is not None:
             self.wait.cancel()
         if self.task is not None and self.task is not asyncio.current_task():
@@ -291,6 +286,10 @@ class _Ping:
             self._release()
             self.on_done(self.rtts, error)
 
+    def expire(self) -> None:
+        """The deadline (EchoSocket._deadlines)."""
+        self.finish()
+
     def cancel(self) -> None:
         """Stop without calling on_done."""
         if not self.finished:
@@ -300,13 +299,29 @@ class _Ping:
 class IcmpAttempt:
     """One fast-path attempt in flight: `cancel()` drops it without an outcome."""
 
-    __slots__ = ("_ping",)
+    __slots__ = ("_count", "_on_done", "_outcome", "_ping", "_probe")
 
-    def __init__(self, ping: _Ping) -> None:
-        self._ping = ping
+    def __init__(self, probe: Probe, count: int) -> None:
+        self._probe, self._count = probe, count
+        self._on_done: Callable[[Outcome], None] | None = None  # set once start() returns
+        self._outcome: Outcome | None = None
+        self._ping: _Ping | None = None
+
+    def _finished(self, rtts: list[float], error: BaseException | None) -> None:
+        probe = self._probe
+        if error is None:
+            outcome = verdict(self._count, rtts, probe.max_loss, probe.max_latency)
+        else:
+            outcome = _outcome(self._count, rtts, error, probe)
+        on_done = self._on_done
+        if on_done is None:  # still inside IcmpEngine.start, which returns it
+            self._outcome = outcome
+        else:
+            on_done(outcome)
 
     def cancel(self) -> None:
-        self._ping.cancel()
+        if self._ping is not None:
+            self._ping.cancel()
 
 
 class EchoSocket:
@@ -331,8 +346,10 @@ class EchoSocket:
         self._ident = int.from_bytes(os.urandom(2), "big")  # raw only; ping sockets set their own
         self._token = os.urandom(_TOKEN_SIZE)
         self._counter = int.from_bytes(os.urandom(2), "big")
+        self._requests = TokenEchoRequests(self._ident, self._token, v6=self._v6)
         # sequence -> (ping, counter, sent monotonic, sent wall clock)
         self._pending: dict[int, tuple[_Ping, int, float, float]] = {}
+        self._deadlines = Deadlines(self._loop)  # every ping's deadline, one timer (5.)
 
     @property
     def in_flight(self) -> int:
@@ -343,9 +360,16 @@ class EchoSocket:
         if self._sock.fileno() >= 0:
             self._loop.remove_reader(self._sock.fileno())
             self._sock.close()
-        for ping, *_ in list(self._pending.values()):
+        pings = [entry[0] for entry in self._pending.values()]
+        pings += self._deadlines.close()  # type: ignore[arg-type]
+        for ping in pings:
             ping.finish()
         self._pending.clear()
+
+    @property
+    def deadlines_kept(self) -> int:
+        """Entries in the deadline heap (finished pings' entries until they are dropped)."""
+        return len(self._deadlines)
 
     async def ping(self, sockaddr: tuple[Any, ...], count: int, deadline: float) -> list[float]:
         """Send `count` echo requests SPACING apart; the RTTs of replies by `deadline`.
@@ -370,10 +394,15 @@ class EchoSocket:
 
     def _register(self, ping: _Ping) -> tuple[int, bytes]:
         """A new sequence number for `ping`, noted as waiting, and its packet."""
-        seq = self._next_seq()
-        counter = self._counter
-        packet = build_echo_request(self._ident, seq, self._token + _COUNTER.pack(counter),
-                                    v6=self._v6)
+        counter = self._counter + 1
+        seq = counter & 0xFFFF
+        if seq in self._pending:
+            self._counter = counter - 1
+            seq = self._next_seq()
+            counter = self._counter
+        else:
+            self._counter = counter
+        packet = self._requests.build(seq, counter)
         self._pending[seq] = (ping, counter, time.monotonic(), time.time())
         return seq, packet
 
@@ -387,30 +416,33 @@ class EchoSocket:
 
     def _on_readable(self) -> None:
         """Drain what arrived (bounded, so one flood cannot hold the loop)."""
+        recvmsg, match, monotonic = self._sock.recvmsg, self._match, time.monotonic
         for _ in range(256):
             try:
-                data, ancdata, _, _ = self._sock.recvmsg(2048, 64)
+                data, ancdata, _, _ = recvmsg(2048, 64)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:  # a queued ICMP error; reading it cleared it
                 continue
-            self._match(data, ancdata, time.monotonic())
+            match(data, ancdata, monotonic())
 
     def _match(self, data: bytes, ancdata: list[tuple[int, int, bytes]], now: float) -> None:
-        reply = parse_echo_reply(data, v6=self._v6)
-        if reply is None or reply.payload[:_TOKEN_SIZE] != self._token:
+        reply = parse_token_echo_reply(data, v6=self._v6)
+        if reply is None:
             return
-        if self._raw and reply.ident != self._ident:
+        ident, seq, token, counter = reply
+        if token != self._token or (self._raw and ident != self._ident):
             return
-        entry = self._pending.get(reply.seq)
-        if entry is None or reply.payload[_TOKEN_SIZE:] != _COUNTER.pack(entry[1]):
+        entry = self._pending.get(seq)
+        if entry is None or entry[1] != counter:
             return
-        del self._pending[reply.seq]
+        del self._pending[seq]
         ping, _, sent_mono, sent_wall = entry
         rtt = now - sent_mono
-        received = _kernel_time(ancdata) if self._timestamps else None
-        if received is not None and 0 <= received - sent_wall <= rtt:
-            rtt = received - sent_wall
+        if self._timestamps and ancdata:
+            received = _kernel_time(ancdata)
+            if received is not None and 0 <= received - sent_wall <= rtt:
+                rtt = received - sent_wall
         ping.add(rtt)
 
 
