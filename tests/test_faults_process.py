@@ -235,14 +235,17 @@ def test_the_metrics_figures_do_not_read_every_failed_check(tmp_path, monkeypatc
         store.insert_checks([Check("web", now - 20_000 + i, False, None, "refused: x", 1.0,
                                    "t1") for i in range(20_000)], live=True)
     read = []
-    original = Store.failed_checks
 
-    def counting(self, *args, **kwargs):
-        rows = original(self, *args, **kwargs)
-        read.append(len(rows))
-        return rows
+    def counting(original):
+        def read_and_count(self, *args, **kwargs):
+            rows = original(self, *args, **kwargs)
+            read.append(len(rows))
+            return rows
+        return read_and_count
 
-    monkeypatch.setattr(Store, "failed_checks", counting)
+    # both ways a report can read failed checks (failed_details is the lean one)
+    monkeypatch.setattr(Store, "failed_checks", counting(Store.failed_checks))
+    monkeypatch.setattr(Store, "failed_details", counting(Store.failed_details))
     daemon = daemon_mod.Daemon(config, tmp_path / "t.db", config_path=path)
     figures = daemon._period_figures()
     assert figures["web"][0] == 0.0  # down all along

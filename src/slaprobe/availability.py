@@ -163,14 +163,23 @@ def read_segments(store: SegmentSource, probe: Probe, start: float, end: float,
     by_agent: dict[str, list[Span]] = {}
     for s in spans:
         by_agent.setdefault(s.agent, []).append(s)
-    raw_failed: dict[str, list[Check]] = {}
+    # per agent: (ts, error, interval_s) of its raw failed checks, in time order
+    raw_failed: dict[str, list[tuple[float, str | None, float]]] = {}
     if error_kinds:  # else each failed segment stands as one failure: same down time
-        for c in store.failed_checks(probe.id, spans[0].first if spans else lo, end):
-            raw_failed.setdefault(c.agent, []).append(c)
+        f0 = spans[0].first if spans else lo
+        details = getattr(store, "failed_details", None)
+        rows = details(probe.id, f0, end) if details is not None else [
+            (c.ts, c.error, c.interval_s, c.agent) for c in store.failed_checks(probe.id, f0, end)]
+        for ts, err, iv, agent in rows:
+            got = raw_failed.get(agent)
+            if got is None:
+                got = raw_failed[agent] = []
+            got.append((ts, err, iv))
     failures: list[tuple[float, float, str]] = []
+    kind_of: dict[str | None, str] = {}
     for agent, items in by_agent.items():
         kinds_of = raw_failed.get(agent, [])
-        times = [c.ts for c in kinds_of]  # in time order (the store's), so bisect
+        times = [c[0] for c in kinds_of]  # in time order (the store's), so bisect
         ordered = all(a <= b for a, b in pairwise(times))
         for i, s in enumerate(items):
             if s.ok:
@@ -178,14 +187,17 @@ def read_segments(store: SegmentSource, probe: Probe, start: float, end: float,
             nxt = items[i + 1].first if i + 1 < len(items) else now
             stop = min(s.last + 2.0 * s.interval_s, nxt, now)
             inside = kinds_of[bisect_left(times, s.first):bisect_right(times, s.last)] \
-                if ordered else [c for c in kinds_of if s.first <= c.ts <= s.last]
+                if ordered else [c for c in kinds_of if s.first <= c[0] <= s.last]
             if not inside:  # raw checks unavailable: the segment stands as one failure
-                inside = [Check(probe.id, s.first, False, None, s.error, s.interval_s, agent)]
-            for j, c in enumerate(inside):  # each failed check stands as it would raw
-                until = (min(inside[j + 1].ts, c.ts + 2.0 * c.interval_s, now)
-                         if j + 1 < len(inside) else stop)
-                if until > c.ts:
-                    failures.append((c.ts, until, error_kind(c.error)))
+                inside = [(s.first, s.error, s.interval_s)]
+            last = len(inside) - 1
+            for j, (ts, err, iv) in enumerate(inside):  # each failed check stands as raw
+                until = min(inside[j + 1][0], ts + 2.0 * iv, now) if j < last else stop
+                if until > ts:
+                    kind = kind_of.get(err)
+                    if kind is None:
+                        kind = kind_of[err] = error_kind(err)
+                    failures.append((ts, until, kind))
     samples: list[tuple[float, float]] = []
     if latency and hasattr(store, "latency_reader") and store.has_rollups():  # type: ignore[attr-defined]
         return spans, failures, store.latency_reader(probe.id, start, end)  # type: ignore[attr-defined]

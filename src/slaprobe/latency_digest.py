@@ -46,6 +46,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from itertools import accumulate
 from operator import add
+from typing import Protocol
 
 ALPHA = 0.005  # relative accuracy of a bucket's representative
 GAMMA = (1 + ALPHA) / (1 - ALPHA)
@@ -158,6 +159,10 @@ class _BlobParts:
         return (lo, hi) if found else False
 
 
+class HasExtremes(Protocol):
+    def extremes(self, key: int) -> tuple[float, float] | None: ...
+
+
 class _HoledPart:
     """A rollup block less a few hour digests inside it (the time that is not eligible).
 
@@ -171,9 +176,9 @@ class _HoledPart:
     coarse = False
 
     def __init__(self, base: int, counts: list[int], block: LatencyDigest,
-                 holes: list[LatencyDigest], fine: Callable[[], LatencyDigest]):
+                 holes: list[LatencyDigest], fine: Callable[[], HasExtremes]):
         self.base, self.counts, self.block, self.holes, self.fine = base, counts, block, holes, fine
-        self._fine: LatencyDigest | None = None
+        self._fine: HasExtremes | None = None
 
     def extremes(self, key: int) -> tuple[float, float] | None | bool:
         i = key - self.base
@@ -235,10 +240,11 @@ class LatencyDigest:
 
     @classmethod
     def holed(cls, block: LatencyDigest, holes: list[LatencyDigest],
-              fine: Callable[[], LatencyDigest]) -> LatencyDigest:
+              fine: Callable[[], HasExtremes]) -> LatencyDigest:
         """`block` less the values of `holes` (each a sub-multiset of it); `fine()` gives the
-        same digest exactly, built another way, for the rare bucket whose extremes the
-        subtraction cannot tell (see `_HoledPart`)."""
+        same digest's exact extremes, found another way (a LatencyDigest, or anything with
+        its `extremes(key)`), for the bucket whose extremes the subtraction cannot tell
+        (see `_HoledPart`)."""
         out = cls()
         if not block.counts:
             return out

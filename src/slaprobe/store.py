@@ -36,9 +36,10 @@ import math
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
@@ -752,6 +753,20 @@ class Store:
         ).fetchall()
         return [self._row(r) for r in rows]
 
+    def failed_details(self, probe: str, start: float, end: float,
+                       ) -> list[tuple[float, str | None, float, str]]:
+        """(ts, error, interval_s, agent) of `failed_checks`, in the same order: what a
+        report needs of them, without building Checks."""
+        pid = self.probe_id(probe)
+        if pid is None:
+            return []
+        hint = " INDEXED BY checks_failed" if self._has_index("checks_failed") else ""
+        return self.conn.execute(
+            f"SELECT c.ts_ms / 1000.0, c.error, c.interval_ms / 1000.0, a.name FROM checks c{hint}"
+            " JOIN agents a ON a.id = c.agent_id WHERE c.probe_id = ? AND c.ts_ms >= ?"
+            " AND c.ts_ms < ? AND c.ok = 0 ORDER BY c.ts_ms, a.name",
+            (pid, int(round(start * 1000)), int(round(end * 1000)))).fetchall()
+
     def latencies(self, probe: str, start: float, end: float) -> list[tuple[float, float]]:
         """(ts, latency_ms) of the probe's successful checks in [start, end)."""
         pid = self.probe_id(probe)
@@ -772,6 +787,14 @@ class Store:
             "SELECT hour_ms, bucket, count FROM latency_hist WHERE probe_id = ? AND hour_ms >= ?"
             " AND hour_ms < ?", (pid, int(start * 1000) - 3_599_999, int(end * 1000))).fetchall()
         return [(r[0] / 1000, r[1], r[2]) for r in rows]
+
+    def _has_index(self, name: str) -> bool:
+        cache = self.__dict__.setdefault("_indexes", {})
+        if name not in cache:
+            cache[name] = self.conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?",
+                (name,)).fetchone() is not None
+        return bool(cache[name])
 
     def _has_table(self, name: str) -> bool:
         cache = self.__dict__.setdefault("_tables", {})
@@ -1180,7 +1203,9 @@ class RollupLatency:
             ranges = tuple((a / 1000, b / 1000) for a, b in inside)
             parts.append(LatencyDigest.holed(
                 cache[(level, start)], [cache[(0, h)] for h in hours],
-                lambda ranges=ranges, lvl=level: self.digest(ranges, holes=lvl - 1)))  # type: ignore[misc]
+                lambda ranges=ranges, lvl=level, b0=start, hs=tuple(hours):  # type: ignore[misc, arg-type]
+                _BlockLess(self, lvl, b0, hs,
+                           lambda: self.digest(ranges, holes=lvl - 1))))
         values: list[float] = []
         raw = list(blocks.raw)
         for h in self.late:
@@ -1206,3 +1231,107 @@ class RollupLatency:
         for s in need:
             if (level, s) not in cache:
                 cache[(level, s)] = LatencyDigest()
+
+
+_INF = float("inf")
+
+
+def _has(d: LatencyDigest, key: int) -> bool:
+    i = key - d.base
+    return 0 <= i < len(d.counts) and bool(d.counts[i])
+
+
+class _BlockLess:
+    """The exact extremes of a rolled-up UTC month (level 2) or day (level 1) less some whole
+    hours inside it, bucket by bucket, from the day and hour digests (no raw checks read):
+    what `LatencyDigest.holed` asks when a taken-away hour may hold the block's min or max.
+    Anything it cannot tell (a coarse digest, counts that disagree) is answered by
+    `fallback()`, the exact digest of the eligible part built another way."""
+
+    __slots__ = ("_fallback", "fallback", "holes", "level", "reader", "start")
+
+    def __init__(self, reader: RollupLatency, level: int, start: int, holes: tuple[int, ...],
+                 fallback: Callable[[], LatencyDigest]):
+        self.reader, self.level, self.start, self.holes = reader, level, start, holes
+        self.fallback = fallback
+        self._fallback: LatencyDigest | None = None
+
+    def extremes(self, key: int) -> tuple[float, float] | None:
+        got = self._less(key)
+        if got is not None:
+            return got
+        if self._fallback is None:
+            self._fallback = self.fallback()
+        return self._fallback.extremes(key)
+
+    def _less(self, key: int) -> tuple[float, float] | None:
+        r = self.reader
+        if self.level == 1:
+            return _day_less(r, self.start, self.holes, key) or None
+        end = next_month_ms(self.start)
+        days = list(range(self.start, end, DAY_MS))
+        r._load(1, days)
+        by_day: dict[int, list[int]] = {}
+        for h in self.holes:
+            by_day.setdefault(h - h % DAY_MS, []).append(h)
+        lo, hi, found = _INF, -_INF, False
+        for d in days:
+            hs = by_day.get(d)
+            if hs:
+                e = _day_less(r, d, tuple(hs), key)
+                if e is None:
+                    return None
+                if e is False:
+                    continue
+            else:
+                day = r._blocks[(1, d)]
+                if not _has(day, key):
+                    continue
+                e = day.extremes(key)
+                if e is None:
+                    return None
+            found = True
+            lo = min(lo, e[0])
+            hi = max(hi, e[1])
+        return (lo, hi) if found else None
+
+
+def _day_less(r: RollupLatency, day: int, holes: tuple[int, ...],
+              key: int) -> tuple[float, float] | None | Literal[False]:
+    """Extremes of bucket `key` in UTC `day` less the hours `holes`: (min, max), False when
+    no value is left there, None when unknown."""
+    r._load(1, [day])
+    d = r._blocks[(1, day)]
+    if not _has(d, key):
+        return False
+    e = d.extremes(key)
+    if e is None:
+        return None
+    r._load(0, list(holes))
+    lo, hi = e
+    for h in holes:
+        hd = r._blocks[(0, h)]
+        if not _has(hd, key):
+            continue
+        x = hd.extremes(key)
+        if x is None:
+            return None
+        if x[0] <= lo or x[1] >= hi:
+            break
+    else:
+        return e
+    taken = set(holes)
+    rest = [h for h in range(day, day + DAY_MS, HOUR_MS) if h not in taken]
+    r._load(0, rest)
+    lo, hi, found = _INF, -_INF, False
+    for h in rest:
+        hd = r._blocks[(0, h)]
+        if not _has(hd, key):
+            continue
+        x = hd.extremes(key)
+        if x is None:
+            return None
+        found = True
+        lo = min(lo, x[0])
+        hi = max(hi, x[1])
+    return (lo, hi) if found else False
