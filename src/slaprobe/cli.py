@@ -7,7 +7,6 @@ Exit codes: 0 fine; 1 a probe down (`run --once`) or an objective missed
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import sys
@@ -18,7 +17,6 @@ from pathlib import Path
 from . import __version__
 from .config import Config, find_config_path, load_config
 from .errors import ConfigError, InputError, SlaprobeError, StoreError
-from .portal import cmd_portal
 from .sanitize import inert
 
 log = logging.getLogger("slaprobe")
@@ -137,6 +135,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     Example: slaprobe run --config probes.toml
     """
+    import asyncio  # here: reports and status need no event loop (import time)
     import signal
 
     from .daemon import Daemon
@@ -388,7 +387,17 @@ def cmd_import(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_portal(args: argparse.Namespace) -> int:
+    """The static status site (portal.py); imported when used, as it is rarely."""
+    from .portal import cmd_portal as portal
+
+    return portal(args)
+
+
 # -- parser ------------------------------------------------------------------
+CENTRAL_HELP = "read the central PostgreSQL of [central] instead of the local database"
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
@@ -427,13 +436,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     formats = ["table", "json", "csv", "md", "html"]
     p = add("report", cmd_report, parents=[period])
-    p.add_argument("--central", action="store_true", help="read the central PostgreSQL of [central] instead of the local database")
+    p.add_argument("--central", action="store_true", help=CENTRAL_HELP)
     p.add_argument("--format", choices=formats, help="default: table on a terminal, else json")
     p.add_argument("--output", metavar="FILE", help="write atomically to FILE instead of stdout")
     p.add_argument("--fail-on-breach", action="store_true",
                    help="exit 1 when any reported objective is missed")
     p = add("incidents", cmd_incidents, parents=[period])
-    p.add_argument("--central", action="store_true", help="read the central PostgreSQL of [central] instead of the local database")
+    p.add_argument("--central", action="store_true", help=CENTRAL_HELP)
     p.add_argument("--format", choices=["table", "json", "csv", "md"])
     p.add_argument("--output", metavar="FILE")
     p = add("statement", cmd_statement)
@@ -450,7 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the folder to write the site into (created if missing)")
     p.add_argument("--client", metavar="ID", help="a site for this client only")
     p = add("export", cmd_export)
-    p.add_argument("--central", action="store_true", help="read the central PostgreSQL of [central] instead of the local database")
+    p.add_argument("--central", action="store_true", help=CENTRAL_HELP)
     p.add_argument("--from", dest="from_", metavar="T")
     p.add_argument("--to", metavar="T")
     p.add_argument("--probe", metavar="ID")

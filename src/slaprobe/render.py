@@ -57,7 +57,6 @@ from .render_review import (
     statement_line,
     window_rows,
 )
-from .render_table import checks_table, incidents_table, report_table
 from .sanitize import BIDI_CONTROLS, inert
 
 __all__ = [
@@ -263,6 +262,8 @@ def render_report(report: dict[str, Any], fmt: str, *, width: int = 100,
     if fmt == "json":
         return _json(report)
     if fmt == "table":
+        from .render_table import report_table  # rich: only for terminal tables
+
         return report_table(report, width, color)
     if fmt == "csv":
         return _report_csv(report)
@@ -284,6 +285,8 @@ def render_incidents(rows: list[dict[str, Any]], fmt: str, *, width: int = 100,
     if fmt == "json":
         return _json(rows)
     if fmt == "table":
+        from .render_table import incidents_table  # rich: only for terminal tables
+
         return incidents_table(rows, width, timezone)
     if fmt == "csv":
         return _incidents_csv(rows)
@@ -298,4 +301,6 @@ def render_check_results(rows: list[dict[str, Any]], *, width: int = 100,
 
     Rows: probe, client_name, kind, ok, latency_ms, error.
     """
+    from .render_table import checks_table  # rich: only for terminal tables
+
     return checks_table(rows, width, color)
