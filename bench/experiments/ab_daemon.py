@@ -3,7 +3,7 @@
 py-spy collapsed stacks there (extra arguments go to py-spy).
 
 The slaprobe imported is whatever PYTHONPATH selects, so a patched copy of src/ can be
-compared with the original: see ab.sh. Usage: ab_daemon.py tcp 400 - """
+compared with the original, alternating runs. Usage: ab_daemon.py tcp 400 - """
 import sys, time, subprocess, tempfile
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))

@@ -1,7 +1,7 @@
 """Benchmark 3 of bench/bench.py on its own: N TCP probes every 30 s, /metrics scraped every
 15 s, lateness p50/p99/max from stored start times over a steady window, RSS, CPU.
 
-The slaprobe imported is whatever PYTHONPATH selects (see ab.sh). Usage:
+The slaprobe imported is whatever PYTHONPATH selects (a copy of src/, alternating with another). Usage:
 precision.py [N] [WINDOW_S]   (defaults 10000 61)"""
 import sys, time, tempfile, shutil
 from pathlib import Path
