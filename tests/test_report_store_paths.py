@@ -141,3 +141,54 @@ def test_pruning_raw_checks_leaves_the_report_unchanged(tmp_path):
         # hourly histograms stand at the middle of their hour, so the checks counted
         # in eligible time near a window's edge move a little: Apdex stays close
         assert a["apdex"]["score"] == pytest.approx(b["apdex"]["score"], abs=0.01)
+
+
+class PerProbe:
+    """The store without its batch reads (`spans_many`, `failed_details_many`,
+    `latency_readers`): every probe read on its own, as a store lacking them is."""
+
+    BATCH = ("spans_many", "failed_details_many", "latency_readers", "probe_ids")
+
+    def __init__(self, store: Store):
+        self._s = store
+
+    def __getattr__(self, name):
+        if name in self.BATCH:
+            raise AttributeError(name)
+        return getattr(self._s, name)
+
+    # the methods the SegmentSource protocol checks for (a Protocol ignores __getattr__)
+    def checks(self, *a): return self._s.checks(*a)
+    def checks_before(self, *a): return self._s.checks_before(*a)
+    def spans(self, *a): return self._s.spans(*a)
+    def spans_before(self, *a): return self._s.spans_before(*a)
+    def failed_checks(self, *a): return self._s.failed_checks(*a)
+    def latencies(self, *a): return self._s.latencies(*a)
+    def latency_histogram(self, *a): return self._s.latency_histogram(*a)
+    def pruned_before_ms(self): return self._s.pruned_before_ms()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_batch_reads_give_the_same_report_as_per_probe_reads(tmp_path, seed):
+    office = CONFIG.replace('[clients.acme]', '[sla.office]\nobjective = 99.5\n'
+                            'hours = "Mon-Fri 08:00-18:00"\ntimezone = "Europe/Berlin"\n\n'
+                            '[clients.beta]\nname = "Beta"\nsla = "office"\n\n'
+                            '[clients.acme]', 1).replace(
+        'id = "api"\nclient = "acme"', 'id = "api"\nclient = "beta"', 1)
+    for text in (CONFIG, office):
+        config = parse_config(text, tmp_path / "probes.toml")
+        db = tmp_path / f"s{seed}-{len(text)}.db"
+        with Store(db) as store:
+            checks = _history(seed, ("a1", "a2"))
+            store.insert_checks([c for c in checks if c.ts < START + 86400])
+            store.roll_up(START + 2 * 86400)
+            store.prune(START + 86400 + 7200)  # pruned time, then checks stored late
+            store.insert_checks([c for c in checks if c.ts >= START + 86400])
+        with Store(db, readonly=True) as store:  # dirty hours stay dirty: read raw
+            assert store.dirty_hours(store.probe_id("web"))
+            now = END + 7200
+            for kw in ({}, {"latency": False}, {"error_kinds": False}):
+                batch = report_to_dict(build_report(config, store, START, END, now, **kw))
+                single = report_to_dict(build_report(config, PerProbe(store), START, END,
+                                                     now, **kw))
+                assert batch == single

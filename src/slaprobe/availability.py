@@ -146,7 +146,22 @@ def read_segments(store: SegmentSource, probe: Probe, start: float, end: float,
        histograms (each bucket's middle value, at the middle of its hour).
     """
     lo = start - lookback - 2.0 * probe.interval
-    spans = store.spans(probe.id, lo, end)
+    spans = _with_lookback(store, probe, store.spans(probe.id, lo, end), lo)
+    rows: list[tuple[float, str | None, float, str]] = []
+    if error_kinds:  # else each failed segment stands as one failure: same down time
+        f0 = spans[0].first if spans else lo
+        details = getattr(store, "failed_details", None)
+        rows = details(probe.id, f0, end) if details is not None else [
+            (c.ts, c.error, c.interval_s, c.agent) for c in store.failed_checks(probe.id, f0, end)]
+    failures = _failures(spans, rows, now)
+    if latency and hasattr(store, "latency_reader") and store.has_rollups():  # type: ignore[attr-defined]
+        return spans, failures, store.latency_reader(probe.id, start, end)  # type: ignore[attr-defined]
+    return spans, failures, _samples(store, probe, lo, end) if latency else []
+
+
+def _with_lookback(store: SegmentSource, probe: Probe, spans: list[Span], lo: float,
+                   ) -> list[Span]:
+    """`spans` (read from `lo`) with the earlier ones that judge `confirm` (read_segments 1)."""
     confirm = max(1, probe.confirm)
     first: dict[str, Span] = {}
     for s in spans:
@@ -160,21 +175,23 @@ def read_segments(store: SegmentSource, probe: Probe, start: float, end: float,
                 break
             n *= 2
         spans = before + spans
+    return spans
+
+
+def _failures(spans: list[Span], rows: list[tuple[float, str | None, float, str]],
+              now: float) -> list[tuple[float, float, str]]:
+    """(from, until, kind) of each failed check standing in `spans` (read_segments 2), from
+    the raw failed checks' (ts, error, interval_s, agent) `rows` in time order."""
     by_agent: dict[str, list[Span]] = {}
     for s in spans:
         by_agent.setdefault(s.agent, []).append(s)
     # per agent: (ts, error, interval_s) of its raw failed checks, in time order
     raw_failed: dict[str, list[tuple[float, str | None, float]]] = {}
-    if error_kinds:  # else each failed segment stands as one failure: same down time
-        f0 = spans[0].first if spans else lo
-        details = getattr(store, "failed_details", None)
-        rows = details(probe.id, f0, end) if details is not None else [
-            (c.ts, c.error, c.interval_s, c.agent) for c in store.failed_checks(probe.id, f0, end)]
-        for ts, err, iv, agent in rows:
-            got = raw_failed.get(agent)
-            if got is None:
-                got = raw_failed[agent] = []
-            got.append((ts, err, iv))
+    for ts, err, iv, agent in rows:
+        got = raw_failed.get(agent)
+        if got is None:
+            got = raw_failed[agent] = []
+        got.append((ts, err, iv))
     failures: list[tuple[float, float, str]] = []
     kind_of: dict[str | None, str] = {}
     for agent, items in by_agent.items():
@@ -198,17 +215,53 @@ def read_segments(store: SegmentSource, probe: Probe, start: float, end: float,
                     if kind is None:
                         kind = kind_of[err] = error_kind(err)
                     failures.append((ts, until, kind))
-    samples: list[tuple[float, float]] = []
-    if latency and hasattr(store, "latency_reader") and store.has_rollups():  # type: ignore[attr-defined]
-        return spans, failures, store.latency_reader(probe.id, start, end)  # type: ignore[attr-defined]
-    if latency:
-        pruned = store.pruned_before_ms()
-        horizon = max(lo, pruned / 1000) if pruned is not None else lo
-        samples = store.latencies(probe.id, horizon, end)
-        if pruned is not None and lo < horizon:
-            for hour, bucket, count in store.latency_histogram(probe.id, lo, horizon):
-                samples.extend([(hour + 1800.0, legacy_bucket_value(bucket))] * count)
-    return spans, failures, samples
+    return failures
+
+
+def _samples(store: SegmentSource, probe: Probe, lo: float, end: float,
+             ) -> list[tuple[float, float]]:
+    """(ts, latency_ms) samples of a store without rollups (read_segments 3)."""
+    pruned = store.pruned_before_ms()
+    horizon = max(lo, pruned / 1000) if pruned is not None else lo
+    samples = store.latencies(probe.id, horizon, end)
+    if pruned is not None and lo < horizon:
+        for hour, bucket, count in store.latency_histogram(probe.id, lo, horizon):
+            samples.extend([(hour + 1800.0, legacy_bucket_value(bucket))] * count)
+    return samples
+
+
+def read_segments_many(store: SegmentSource, wanted: list[tuple[Probe, float]], start: float,
+                       end: float, now: float, *, latency: bool = True,
+                       error_kinds: bool = True, groups: list[list[str]] | None = None,
+                       ) -> dict[str, tuple[list[Span], list[tuple[float, float, str]],
+                                            LatencySource | list[tuple[float, float]]]]:
+    """`read_segments` of many (probe, lookback) at once, by probe id: the same results,
+    read in a few statements for all of them when the store has the batch reads
+    (`spans_many`, `failed_details_many`, `latency_readers`), else probe by probe.
+    `groups`: probe ids sharing their eligible time (their latency reads are shared)."""
+    if not all(hasattr(store, a) for a in ("spans_many", "failed_details_many",
+                                           "latency_readers")):
+        return {p.id: read_segments(store, p, start, end, lb, now, latency=latency,
+                                    error_kinds=error_kinds) for p, lb in wanted}
+    los = {p.id: start - lb - 2.0 * p.interval for p, lb in wanted}
+    got = store.spans_many([(p.id, los[p.id]) for p, _ in wanted], end)  # type: ignore[attr-defined]
+    spans = {p.id: _with_lookback(store, p, got[p.id], los[p.id]) for p, _ in wanted}
+    rows: dict[str, list[tuple[float, str | None, float, str]]] = {}
+    if error_kinds:
+        rows = store.failed_details_many(  # type: ignore[attr-defined]
+            [(p.id, spans[p.id][0].first if spans[p.id] else los[p.id]) for p, _ in wanted], end)
+    readers: dict[str, LatencySource] = {}
+    if latency and store.has_rollups():  # type: ignore[attr-defined]
+        readers = store.latency_readers(  # type: ignore[attr-defined]
+            groups if groups is not None else [[p.id for p, _ in wanted]], start, end)
+    out = {}
+    for p, _ in wanted:
+        sp = spans[p.id]
+        samples: LatencySource | list[tuple[float, float]] = []
+        if latency:
+            samples = readers[p.id] if readers else _samples(store, p, los[p.id], end)
+        out[p.id] = (sp, _failures(sp, rows.get(p.id, []), now), samples)
+    return out
 
 
 def _roll_up(store: object, now: float) -> None:
@@ -274,10 +327,22 @@ def build_report(config: Config, store: CheckSource, start: float, end: float, n
     shared: dict[tuple[str | None, tuple[int, ...]], tuple[Intervals, dict[str, Intervals],
                                                            EligibleTime | None]] = {}
     eligible_of: dict[str, EligibleTime] = {}
+    slas = {p.id: config.sla_for_probe(p) for p in probes}
+    keys = {p.id: (slas[p.id].id if slas[p.id] else None,  # type: ignore[union-attr]
+                   tuple(i for i, (w, _) in enumerate(windows) if covers(w, p)))
+            for p in probes}
+    read: dict[str, Any] = {}
+    if segmented:  # every probe's segments, failures and latency readers in a few reads
+        groups: dict[tuple[str | None, tuple[int, ...]], list[str]] = {}
+        for p in probes:
+            groups.setdefault(keys[p.id], []).append(p.id)
+        read = read_segments_many(
+            store, [(p, s.min_downtime if (s := slas[p.id]) else 0.0) for p in probes],  # type: ignore[arg-type]
+            start, end, now, latency=latency, error_kinds=error_kinds,
+            groups=list(groups.values()))
     for p in probes:
-        sla = config.sla_for_probe(p)
-        key = (sla.id if sla else None,
-               tuple(i for i, (w, _) in enumerate(windows) if covers(w, p)))
+        sla = slas[p.id]
+        key = keys[p.id]
         got = shared.get(key)
         if got is None:
             maint, categories = _covering(windows, p)
@@ -285,8 +350,7 @@ def build_report(config: Config, store: CheckSource, start: float, end: float, n
         maint, categories, el = got
         lookback = sla.min_downtime if sla else 0.0
         if segmented:
-            spans, failures, samples = read_segments(store, p, start, end, lookback, now,  # type: ignore[arg-type]
-                                                     latency=latency, error_kinds=error_kinds)
+            spans, failures, samples = read.pop(p.id)
             m = measure_probe(p, sla, spans, now, maint, config.agent.quorum,
                               failures=failures, samples=samples, categories=categories)
         else:

@@ -37,6 +37,7 @@ Usage: ``probe_figures(probe, sla, spans, start, end, now, maintenance)``
 
 from __future__ import annotations
 
+import functools
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -395,8 +396,7 @@ def _figures(id_: str, name: str | None, client: str | None, client_name: str | 
         unknown = max(0.0, eligible - up - down)
     met = credit = budget = left = None
     if sla is not None:
-        budget_q = (100 - Fraction(repr(float(sla.objective)))) * Fraction(measured) / 100
-        budget, left = float(budget_q), float(budget_q - Fraction(down))
+        budget, left = _budget(sla.objective, measured, down)
         if availability is not None:
             met = availability >= sla.objective
             avail = availability
@@ -417,6 +417,24 @@ def _figures(id_: str, name: str | None, client: str | None, client_name: str | 
         apdex=apdex(latencies, failed, sla.latency.threshold * 1000
                     if sla is not None and sla.latency is not None else DEFAULT_APDEX_T_MS),
     )
+
+
+@functools.lru_cache(maxsize=64)
+def _allowed(objective: float) -> tuple[int, int]:
+    """(100 - objective) / 100 as written (99.9 -> 1/1000): numerator, denominator."""
+    q = (100 - Fraction(repr(float(objective)))) / 100
+    return q.numerator, q.denominator
+
+
+def _budget(objective: float, measured: float, down: float) -> tuple[float, float]:
+    """(error budget, budget left) in seconds: ``(100 - objective) / 100 x measured`` and
+    that less `down`, each exact and rounded once (as with Fractions: int true division
+    is correctly rounded), in integers."""
+    an, ad = _allowed(objective)
+    mn, md = measured.as_integer_ratio()
+    dn, dd = down.as_integer_ratio()
+    num, den = an * mn, ad * md
+    return num / den, (num * dd - dn * den) / (den * dd)
 
 
 def _incidents(down: Intervals, start: float, end: float, now: float,

@@ -730,6 +730,44 @@ class Store:
             (pid, hi, lo)).fetchall()
         return [Span(r[0] / 1000, r[1] / 1000, bool(r[2]), r[3], r[4] / 1000, r[5]) for r in rows]
 
+    def probe_ids(self, names: Iterable[str]) -> dict[str, int | None]:
+        """`probe_id` of many names, in one statement for those not looked up yet."""
+        names = list(dict.fromkeys(names))
+        missing = [n for n in names if n not in self._probe_ids]
+        for i in range(0, len(missing), 500):
+            chunk = missing[i:i + 500]
+            self._probe_ids.update(self.conn.execute(
+                f"SELECT name, id FROM probes WHERE name IN ({','.join('?' * len(chunk))})",
+                chunk).fetchall())
+        return {n: self._probe_ids.get(n) for n in names}
+
+    def spans_many(self, wanted: Iterable[tuple[str, float]], end: float,
+                   ) -> dict[str, list[Span]]:
+        """`spans(probe, start, end)` of many (probe, start) at once (few statements): the
+        same lists, by probe name (unknown probes: [])."""
+        wanted = list(wanted)
+        ids = self.probe_ids(n for n, _ in wanted)
+        hi = _ms_range(None, end)[1]
+        out: dict[str, list[Span]] = {n: [] for n, _ in wanted}
+        args = [(ids[n], _ms_range(lo, None)[0], n) for n, lo in wanted if ids[n] is not None]
+        for i in range(0, len(args), 300):
+            chunk = args[i:i + 300]
+            by_pid = {pid: out[n] for pid, _, n in chunk}
+            values = ",".join(["(?,?)"] * len(chunk))
+            flat: list[int] = []
+            for pid, lo, _ in chunk:
+                flat += (pid, lo)
+            rows = self.conn.execute(
+                f"WITH w(pid, lo) AS (VALUES {values}) SELECT s.probe_id, s.first_ms,"
+                " s.last_ms, s.ok, s.n, s.interval_ms, a.name FROM w JOIN segments s"
+                " ON s.probe_id = w.pid AND s.first_ms < ? AND s.last_ms + 2 * s.interval_ms"
+                " > w.lo JOIN agents a ON a.id = s.agent_id"
+                " ORDER BY s.probe_id, s.first_ms, a.name", (*flat, hi))
+            for r in rows:
+                by_pid[r[0]].append(Span(r[1] / 1000, r[2] / 1000, bool(r[3]), r[4],
+                                         r[5] / 1000, r[6]))
+        return out
+
     def spans_before(self, probe: str, ts: float, n: int) -> list[Span]:
         """Up to n segments (all agents) that start before ts, newest last."""
         pid = self.probe_id(probe)
@@ -766,6 +804,33 @@ class Store:
             " JOIN agents a ON a.id = c.agent_id WHERE c.probe_id = ? AND c.ts_ms >= ?"
             " AND c.ts_ms < ? AND c.ok = 0 ORDER BY c.ts_ms, a.name",
             (pid, int(round(start * 1000)), int(round(end * 1000)))).fetchall()
+
+    def failed_details_many(self, wanted: Iterable[tuple[str, float]], end: float,
+                            ) -> dict[str, list[tuple[float, str | None, float, str]]]:
+        """`failed_details(probe, start, end)` of many (probe, start) at once: the same
+        lists, by probe name (unknown probes: [])."""
+        wanted = list(wanted)
+        ids = self.probe_ids(n for n, _ in wanted)
+        hi = int(round(end * 1000))
+        out: dict[str, list[tuple[float, str | None, float, str]]] = {n: [] for n, _ in wanted}
+        args = [(ids[n], int(round(lo * 1000)), n) for n, lo in wanted if ids[n] is not None]
+        hint = " INDEXED BY checks_failed" if self._has_index("checks_failed") else ""
+        for i in range(0, len(args), 300):
+            chunk = args[i:i + 300]
+            by_pid = {pid: out[n] for pid, _, n in chunk}
+            values = ",".join(["(?,?)"] * len(chunk))
+            flat: list[int] = []
+            for pid, lo, _ in chunk:
+                flat += (pid, lo)
+            rows = self.conn.execute(
+                f"WITH w(pid, lo) AS (VALUES {values}) SELECT c.probe_id, c.ts_ms / 1000.0,"
+                f" c.error, c.interval_ms / 1000.0, a.name FROM w JOIN checks c{hint}"
+                " ON c.probe_id = w.pid AND c.ts_ms >= w.lo AND c.ts_ms < ? AND c.ok = 0"
+                " JOIN agents a ON a.id = c.agent_id ORDER BY c.probe_id, c.ts_ms, a.name",
+                (*flat, hi))
+            for r in rows:
+                by_pid[r[0]].append(r[1:])
+        return out
 
     def latencies(self, probe: str, start: float, end: float) -> list[tuple[float, float]]:
         """(ts, latency_ms) of the probe's successful checks in [start, end)."""
@@ -813,6 +878,40 @@ class Store:
         """The latencies of `probe` for a report of [start, end), from rollups and raw checks
         (see `RollupLatency`)."""
         return RollupLatency(self, self.probe_id(probe), (start, end))
+
+    def latency_readers(self, groups: Iterable[Iterable[str]], start: float, end: float,
+                        ) -> dict[str, RollupLatency]:
+        """`latency_reader` of many probes at once, by name: their rollup marks and dirty
+        hours in one statement each; the probes of one group (the same eligible time)
+        share the reads of the few blocks and raw ranges they all need (one statement
+        for the group). Each reader answers as `latency_reader`'s would."""
+        groups = [list(g) for g in groups]
+        ids = self.probe_ids(n for g in groups for n in g)
+        pids = sorted({pid for pid in ids.values() if pid is not None})
+        marks: dict[int, tuple[int | None, int | None]] = {}
+        dirty: dict[int, list[int]] = {}
+        if pids and self.has_rollups():
+            for i in range(0, len(pids), 500):
+                chunk = pids[i:i + 500]
+                q = ",".join("?" * len(chunk))
+                for pid, rolled, pruned in self.conn.execute(
+                        "SELECT probe_id, rolled_until_ms, pruned_until_ms FROM rollup_state"
+                        f" WHERE probe_id IN ({q})", chunk):
+                    marks[pid] = (rolled, pruned)
+                for pid, hour in self.conn.execute(
+                        f"SELECT probe_id, hour_ms FROM rollup_dirty WHERE probe_id IN ({q})"
+                        " ORDER BY probe_id, hour_ms", chunk):
+                    dirty.setdefault(pid, []).append(hour)
+        out: dict[str, RollupLatency] = {}
+        for g in groups:
+            shared = _SharedReads(self, [ids[n] for n in g if ids[n] is not None])
+            for n in g:
+                pid = ids[n]
+                out[n] = RollupLatency(
+                    self, pid, (start, end),
+                    known=(marks.get(pid, (None, None)), dirty.get(pid, []))
+                    if pid is not None else None, shared=shared)
+        return out
 
     def rollup_marks(self, pid: int) -> tuple[int | None, int | None]:
         """(rolled_until_ms, pruned_until_ms) of a probe id; None where not set."""
@@ -1151,13 +1250,18 @@ class RollupLatency:
     so a probe and its client reading the same time decode each block once.
     """
 
-    def __init__(self, store: Store, pid: int | None, period: tuple[float, float]):
+    def __init__(self, store: Store, pid: int | None, period: tuple[float, float], *,
+                 known: tuple[tuple[int | None, int | None], list[int]] | None = None,
+                 shared: _SharedReads | None = None):
+        # known: (rollup_marks, dirty_hours) of pid already read; shared: reads shared with
+        # other probes of the same eligible time (Store.latency_readers)
         self.store, self.pid, self.period = store, pid, period
         self.marks: tuple[int | None, int | None] = (None, None)
         self.late: list[int] = []  # dirty hours in pruned time: their raw checks are extra
+        self._shared = shared
         if pid is not None and store.has_rollups():
-            rolled, pruned = store.rollup_marks(pid)
-            dirty = store.dirty_hours(pid)
+            (rolled, pruned), dirty = known if known is not None else (
+                store.rollup_marks(pid), store.dirty_hours(pid))
             if dirty and rolled is not None:
                 # not rolled up yet (read-only): digests from the first dirty hour on lack
                 # those checks, so that time is read raw; in pruned time the raw checks
@@ -1212,7 +1316,9 @@ class RollupLatency:
             raw += [(max(lo, h), min(hi, h + HOUR_MS)) for lo, hi in (
                 (_first_ms(a), _first_ms(b)) for a, b in key) if lo < h + HOUR_MS and hi > h]
         if raw:
-            values = store.raw_latencies_in(pid, raw)
+            shared = self._shared
+            values = shared.raw(pid, tuple(raw)) if shared is not None and not self.late \
+                else store.raw_latencies_in(pid, raw)
         if values:
             parts.append(LatencyDigest.of(values))
         got = LatencyDigest.merged(parts)
@@ -1226,11 +1332,69 @@ class RollupLatency:
         need = sorted({s for s in starts if (level, s) not in cache})
         if not need:
             return
-        for start, blob in self.store.rollup_blobs(self.pid, level, need):  # type: ignore[arg-type]
+        shared = self._shared
+        rows = shared.blobs(self.pid, level, need) if shared is not None \
+            and len(need) <= _SharedReads.MAX_BLOCKS else \
+            self.store.rollup_blobs(self.pid, level, need)  # type: ignore[arg-type]
+        for start, blob in rows:
             cache[(level, start)] = LatencyDigest.decode(blob)
         for s in need:
             if (level, s) not in cache:
                 cache[(level, s)] = LatencyDigest()
+
+
+class _SharedReads:
+    """Reads that the probes of one group (the same eligible time, so mostly the same
+    blocks and raw ranges) share: the first probe asking for a few blocks, or for raw
+    ranges, reads them for every probe of the group in one statement."""
+
+    MAX_BLOCKS = 8  # more (e.g. a month of days) are read per probe: few probes need them
+
+    def __init__(self, store: Store, pids: list[int]):
+        self.store, self.pids = store, sorted(set(pids))
+        self._blobs: dict[tuple[int, int, int], bytes] = {}
+        self._read: set[tuple[int, int]] = set()  # (level, start) read for every pid
+        self._raw: dict[tuple[tuple[int, int], ...], dict[int, list[float]]] = {}
+
+    def blobs(self, pid: int, level: int, starts: list[int]) -> list[tuple[int, bytes]]:
+        """`Store.rollup_blobs(pid, level, starts)`, from the group's reads."""
+        if pid not in self.pids:
+            return self.store.rollup_blobs(pid, level, starts)
+        new = [s for s in starts if (level, s) not in self._read]
+        if new:
+            for i in range(0, len(self.pids), 500):
+                chunk = self.pids[i:i + 500]
+                rows = self.store.conn.execute(
+                    "SELECT probe_id, start_ms, digest FROM latency_rollups WHERE probe_id IN"
+                    f" ({','.join('?' * len(chunk))}) AND level = ? AND start_ms IN"
+                    f" ({','.join('?' * len(new))})", (*chunk, level, *new))
+                for p, s, blob in rows:
+                    self._blobs[(p, level, s)] = blob
+            self._read.update((level, s) for s in new)
+        got = self._blobs
+        return [(s, got[(pid, level, s)]) for s in starts if (pid, level, s) in got]
+
+    def raw(self, pid: int, ranges: tuple[tuple[int, int], ...]) -> list[float]:
+        """`Store.raw_latencies_in(pid, ranges)` (as a multiset), from the group's reads."""
+        if pid not in self.pids or len(ranges) > 16:
+            return self.store.raw_latencies_in(pid, list(ranges))
+        by_pid = self._raw.get(ranges)
+        if by_pid is None:
+            by_pid = self._raw[ranges] = {}
+            one = ("SELECT probe_id, latency_ms FROM checks WHERE probe_id IN ({}) AND ts_ms >= ?"
+                   " AND ts_ms < ? AND ok = 1 AND latency_ms IS NOT NULL")
+            for i in range(0, len(self.pids), 300):
+                chunk = self.pids[i:i + 300]
+                q = one.format(",".join("?" * len(chunk)))
+                args: list[int] = []
+                for lo, hi in ranges:
+                    args += (*chunk, lo, hi)
+                for p, v in self.store.conn.execute(" UNION ALL ".join([q] * len(ranges)), args):
+                    got = by_pid.get(p)
+                    if got is None:
+                        got = by_pid[p] = []
+                    got.append(v)
+        return by_pid.get(pid, [])
 
 
 _INF = float("inf")
