@@ -7,6 +7,7 @@ Exit codes: 0 fine; 1 a probe down (`run --once`) or an objective missed
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
@@ -475,6 +476,11 @@ def main(argv: list[str] | None = None) -> int:
         if not hasattr(args, attr):
             setattr(args, attr, None)
     _setup_logging(getattr(args, "verbose", False))
+    if args.func is not cmd_run:
+        # A one-shot command makes many small acyclic objects and exits: keep the
+        # cyclic collector from rescanning them (5-10 % of a large report).
+        gc.freeze()
+        gc.set_threshold(100_000, 50, 100)
     try:
         return int(args.func(args))
     except ConfigError as e:
