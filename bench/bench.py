@@ -1429,8 +1429,8 @@ def parse_args() -> argparse.Namespace:
     a.precision_probes = 10_000
     a.precision_window = 10.0 if q else 60.0
     # bench 4 + 5
-    a.month_probes = a.month_probes or (8 if q else 60)
-    a.year_probes = a.year_probes or (2 if q else 8)
+    a.month_probes = a.month_probes or (8 if q else 100)
+    a.year_probes = a.year_probes or (2 if q else 20)
     a.report_reps = 1 if q else 2
     a.status_probes = 1000
     a.status_days = 0.25 if q else 2.0
