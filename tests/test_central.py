@@ -492,11 +492,14 @@ def test_agents_in_two_locations_ship_everything_once_through_an_outage(pg_clust
     local = json.loads(slaprobe("report", "--config", str(fra), "--db", str(merged),
                                 "--format", "json", *period).stdout)
     remote.pop("generated_at"), local.pop("generated_at")
-    # export writes latencies to the microsecond; percentiles move by less than that
+    # export writes latencies to the microsecond, which can move a value across a
+    # digest bucket edge; each percentile is within 0.5 % of its exact value, and the
+    # exact values differ by less than a microsecond, so they agree within 1 %
     for r, m in zip(remote["probes"], local["probes"]):
         for q, v in r.pop("latency_ms").items():
             w = m["latency_ms"][q]
-            assert (v is None and w is None) or abs(v - w) <= 0.0005, (r["id"], q, v, w)
+            assert (v is None and w is None) or abs(v - w) <= 0.01 * max(v, w) + 0.0005, (
+                r["id"], q, v, w)
         m.pop("latency_ms")
     assert remote == local
     down = {p["id"] for p in remote["probes"] if p["down_seconds"] > 0}
