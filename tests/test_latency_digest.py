@@ -266,3 +266,23 @@ def test_blocks_cover_exactly_the_intervals(raw, rolled_h, seconds, holes):
     assert all(h + HOUR_MS <= rolled for h in b.hours)
     assert all(d + DAY_MS <= rolled for d in b.days)
     assert all(next_month_ms(m) <= rolled for m in b.months)
+
+
+@pytest.mark.parametrize("n", [3, 15, 16, 60])
+def test_decode_merged_of_many_digests_sums_counts_by_columns(n):
+    """Many BLOBs merged at once (counts summed column by column from some number on, u16 and
+    u32 counts mixed, different bases) give the same digest as merging their decodes."""
+    rnd = random.Random(n)
+    digests = []
+    for i in range(n):
+        lo = rnd.uniform(1, 50)
+        values = [lo * rnd.lognormvariate(0, 0.2) for _ in range(rnd.randint(0, 40))]
+        d = LatencyDigest.of(values)
+        if i % 7 == 3 and values:  # a count over 65535: stored as u32
+            d.merge(LatencyDigest.of([values[0]] * 70000))
+        digests.append(d)
+    blobs = [d.encode() for d in digests]
+    got = LatencyDigest.decode_merged(blobs)
+    want = LatencyDigest.merged([LatencyDigest.decode(b) for b in blobs])
+    assert (got.base, list(got.counts)) == (want.base, list(want.counts))
+    assert got == want

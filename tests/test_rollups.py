@@ -299,3 +299,52 @@ def test_holed_blocks_give_exact_extremes_when_holes_hold_them(tmp_path):
             assert got == want, (trial, eligible)
             assert [got.quantile(p) for p in (50, 95, 99, 100)] == \
                 [want.quantile(p) for p in (50, 95, 99, 100)]
+
+
+def test_holed_month_looks_only_for_the_side_a_hole_may_hold(tmp_path):
+    """A month less a few whole hours, where every hour holds its bucket's min and max (two
+    repeated values): the other days already hold the same min and max, so no day with a
+    hole is looked into (no further hour digest read) and the extremes stay exact."""
+    rnd = random.Random(3)
+    checks = [Check("web", t, True, rnd.choice([10.0, 10.04]), None, 120.0, "a1")
+              for t in range(int(START), int(END), 120)]
+    days = (3, 11, 20)
+    cut = [(START + 86400 * d + 3600 * 4, START + 86400 * d + 3600 * 5) for d in days]
+    eligible, at = [], START
+    for a, b in cut:
+        eligible.append((at, a))
+        at = b
+    eligible.append((at, END))
+    with Store(tmp_path / "s.db") as store:
+        store.insert_checks(checks)
+        store.roll_up(NOW)
+        reader = store.latency_reader("web", START, END)
+        got = reader.digest(tuple(eligible))
+        want = LatencyDigest.of([c.latency_ms for c in checks
+                                 if any(a <= c.ts < b for a, b in eligible)])
+        assert got == want
+        assert got.values_summary() == (len(want), 10.0, 10.04)
+        hours = {s for level, s in reader._blocks if level == 0}
+        assert hours == {int(a * 1000) for a, _ in cut}  # the holes only
+
+
+def test_holed_month_finds_a_min_left_only_in_a_day_with_a_hole(tmp_path):
+    """The month's min is only in a taken-away hour and the next smallest value only in
+    another hour of that same day: the day with the hole is looked into, the min is exact."""
+    checks = [Check("web", t, True, 10.02, None, 120.0, "a1")
+              for t in range(int(START), int(END), 120)]
+    d = START + 86400 * 9
+    hole = (d + 3600 * 4, d + 3600 * 5)
+    for c in range(len(checks)):
+        if checks[c].ts == hole[0] + 600:
+            checks[c] = Check("web", checks[c].ts, True, 10.0, None, 120.0, "a1")
+        if checks[c].ts == d + 3600 * 7 + 600:
+            checks[c] = Check("web", checks[c].ts, True, 10.01, None, 120.0, "a1")
+    eligible = ((START, hole[0]), (hole[1], END))
+    with Store(tmp_path / "s.db") as store:
+        store.insert_checks(checks)
+        store.roll_up(NOW)
+        got = store.latency_reader("web", START, END).digest(eligible)
+        assert got.values_summary() == (len(checks) - 30, 10.01, 10.02)
+        assert got == LatencyDigest.of([c.latency_ms for c in checks
+                                        if not hole[0] <= c.ts < hole[1]])

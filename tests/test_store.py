@@ -156,3 +156,42 @@ def test_segments_equal_raw_checks_for_a_random_history(tmp_path):
             t2.insert_checks(checks)
             assert t2.spans("web") == s.spans("web")
             assert all(isinstance(x, Span) for x in t2.spans("web"))
+
+
+@pytest.mark.parametrize("pick", ["office", "scattered", "one_run", "duplicates"])
+def test_rollup_blobs_reads_runs_of_hours_as_range_scans(tmp_path, pick):
+    """Hour digests asked by runs (office hours: a few runs of several hours) are read with
+    one range scan per run, in one statement; any set of starts (gaps, duplicates) gives
+    exactly the rows stored for them, once each."""
+    import random
+
+    from slaprobe.latency_digest import HOUR_MS
+    t0 = 1790812800  # 2026-10-01T00:00Z
+    with Store(tmp_path / "s.db") as store:
+        store.insert_checks([_c("web", t0 + 60 * i, latency_ms=10.0 + i % 7)
+                             for i in range(60 * 24 * 6)])
+        store.roll_up(t0 + 7 * 86400)
+        pid = store.probe_id("web")
+        t0ms = t0 * 1000
+        if pick == "office":
+            starts = [t0ms + d * 86400000 + h * HOUR_MS for d in range(5) for h in range(8, 18)]
+        elif pick == "scattered":
+            starts = sorted(random.Random(1).sample(range(t0ms, t0ms + 200 * HOUR_MS, HOUR_MS),
+                                                    40))
+        elif pick == "one_run":
+            starts = list(range(t0ms, t0ms + 30 * HOUR_MS, HOUR_MS))
+        else:
+            starts = [t0ms + h * HOUR_MS for h in (1, 2, 2, 3, 9, 10, 10, 11, 12, 40, 41)]
+        starts.append(t0ms + 400 * HOUR_MS)  # no row
+        seen: list[str] = []
+        store.conn.set_trace_callback(seen.append)
+        got = store.rollup_blobs(pid, 0, starts)
+        store.conn.set_trace_callback(None)
+        want = store.conn.execute(
+            "SELECT start_ms, digest FROM latency_rollups WHERE probe_id = ? AND level = 0",
+            (pid,)).fetchall()
+        assert sorted(got) == sorted(r for r in want if r[0] in set(starts))
+        assert len(got) == len({s for s in starts if s < t0ms + 144 * HOUR_MS})
+        assert len(seen) == 1
+        if pick == "office":
+            assert seen[0].count("UNION ALL") == 5 and " IN (" not in seen[0]

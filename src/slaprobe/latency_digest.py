@@ -160,6 +160,10 @@ class _BlobParts:
 
 
 class HasExtremes(Protocol):
+    """Exact (min, max) per bucket. It may also have `extremes_knowing(key, lo, hi)`: the
+    same, told the side(s) already known exactly (None where not), so only the other is
+    looked for."""
+
     def extremes(self, key: int) -> tuple[float, float] | None: ...
 
 
@@ -185,16 +189,26 @@ class _HoledPart:
         if i < 0 or i >= len(self.counts) or not self.counts[i]:
             return False
         e = self.block.extremes(key)
+        known: tuple[float | None, float | None] = (None, None)
         if e is not None:
             lo, hi = e
+            lo_ok = hi_ok = True
             for h in self.holes:
                 x = h.extremes(key)
-                if x is not None and (x[0] <= lo or x[1] >= hi):
-                    break
-            else:
+                if x is not None:
+                    if x[0] <= lo:
+                        lo_ok = False
+                    if x[1] >= hi:
+                        hi_ok = False
+            if lo_ok and hi_ok:
                 return lo, hi
+            # a side no hole can hold is exact already: only the other is looked for
+            known = (lo if lo_ok else None, hi if hi_ok else None)
         if self._fine is None:
             self._fine = self.fine()
+        one_side = getattr(self._fine, "extremes_knowing", None)
+        if one_side is not None and known != (None, None):
+            return one_side(key, *known)  # type: ignore[no-any-return]
         return self._fine.extremes(key)
 
 
@@ -582,11 +596,7 @@ class LatencyDigest:
         out = cls()
         if not items:
             return out
-        acc = [0] * (hi - lo)
-        for base, counts, _, _, _ in items:
-            off = base - lo
-            n = len(counts)
-            acc[off:off + n] = map(add, acc[off:off + n], counts)
+        acc = _sum_counts(lo, hi, [(base, counts) for base, counts, _, _, _ in items])
         out.base, out.counts = lo, acc
         out._parts = [_BlobParts(lo, list(acc), items)]  # type: ignore[list-item]
         return out
@@ -599,6 +609,40 @@ class LatencyDigest:
     def __repr__(self) -> str:
         n, lo, hi = self.values_summary()
         return f"LatencyDigest(n={n}, min={lo}, max={hi}, buckets={len(self.buckets())})"
+
+
+_COLUMNS_FROM = 16  # summing by columns pays from about this many digests on
+
+
+def _sum_counts(lo: int, hi: int, items: list[tuple[int, Sequence[int]]]) -> list[int]:
+    """The bucket-wise sum of dense counts (base, counts), each inside [lo, hi).
+
+    Many (e.g. a month of office hours): each one's counts padded with zeros to the whole
+    width, all laid end to end in one array, and summed column by column (C loops), which
+    is faster than adding each into the total in turn. Few: added in turn. The same sums."""
+    width = hi - lo
+    if len(items) < _COLUMNS_FROM:
+        acc = [0] * width
+        for base, counts in items:
+            off = base - lo
+            n = len(counts)
+            acc[off:off + n] = map(add, acc[off:off + n], counts)
+        return acc
+    code = "H"
+    for _, counts in items:
+        if not isinstance(counts, array) or counts.typecode != "H":
+            code = "Q"  # sums of u32 counts: any count of digests fits
+            break
+    one = array(code)
+    size = one.itemsize
+    zeros = bytes(size * width)
+    chunks: list[bytes] = []
+    for base, counts in items:
+        off = base - lo
+        c = counts if isinstance(counts, array) and counts.typecode == code else array(code, counts)
+        chunks += (zeros[:size * off], c.tobytes(), zeros[:size * (width - off - len(c))])
+    one.frombytes(b"".join(chunks))
+    return [sum(one[j::width]) for j in range(width)]
 
 
 def _rank(p: float, n: int) -> int:

@@ -926,11 +926,20 @@ class Store:
         step = HOUR_MS if level == 0 else DAY_MS
         for i in range(0, len(starts), 500):
             chunk = starts[i:i + 500]
-            if level < 2 and chunk[-1] - chunk[0] == (len(chunk) - 1) * step:  # a run
+            runs = _runs(chunk, step) if level < 2 else []
+            if len(runs) == 1:
                 rows = self.conn.execute(
                     "SELECT start_ms, digest FROM latency_rollups WHERE probe_id = ?"
                     " AND level = ? AND start_ms >= ? AND start_ms <= ?",
-                    (pid, level, chunk[0], chunk[-1]))
+                    (pid, level, *runs[0]))
+            elif runs and len(runs) <= min(_MAX_RUNS, len(chunk) // 2):
+                # a few runs (e.g. office hours): one range scan each beats a look-up per start
+                one = ("SELECT start_ms, digest FROM latency_rollups WHERE probe_id = ?"
+                       " AND level = ? AND start_ms >= ? AND start_ms <= ?")
+                args: list[int] = []
+                for a, b in runs:
+                    args += (pid, level, a, b)
+                rows = self.conn.execute(" UNION ALL ".join([one] * len(runs)), args)
             else:
                 marks = ",".join("?" * len(chunk))
                 rows = self.conn.execute(
@@ -1239,6 +1248,23 @@ class Store:
         return self.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
+_MAX_RUNS = 100  # ranges per statement in Store.rollup_blobs (4 parameters each)
+
+
+def _runs(starts: list[int], step: int) -> list[tuple[int, int]]:
+    """`starts` (distinct, in order) as the (first, last) of runs `step` apart."""
+    starts = sorted(set(starts))
+    out: list[tuple[int, int]] = []
+    a = b = starts[0]
+    for s in starts[1:]:
+        if s != b + step:
+            out.append((a, b))
+            a = s
+        b = s
+    out.append((a, b))
+    return out
+
+
 class RollupLatency:
     """One probe's latencies for a report, read from rollups and raw checks.
 
@@ -1428,10 +1454,24 @@ class _BlockLess:
             self._fallback = self.fallback()
         return self._fallback.extremes(key)
 
-    def _less(self, key: int) -> tuple[float, float] | None:
+    def extremes_knowing(self, key: int, lo: float | None,
+                         hi: float | None) -> tuple[float, float] | None:
+        """`extremes(key)`, told a side already known exactly (the block's, when no hole can
+        hold it): only the other side is looked for, so days and hours that cannot change
+        it are not read."""
+        got = self._less(key, lo is None, hi is None)
+        if got is not None:
+            return (got[0] if lo is None else lo, got[1] if hi is None else hi)
+        if self._fallback is None:
+            self._fallback = self.fallback()
+        return self._fallback.extremes(key)
+
+    def _less(self, key: int, want_lo: bool = True,
+              want_hi: bool = True) -> tuple[float, float] | None:
+        """The extremes of bucket `key` left (a side not wanted: a bound only), or None."""
         r = self.reader
         if self.level == 1:
-            return _day_less(r, self.start, self.holes, key) or None
+            return _day_less(r, self.start, self.holes, key, want_lo, want_hi) or None
         end = next_month_ms(self.start)
         days = list(range(self.start, end, DAY_MS))
         r._load(1, days)
@@ -1439,31 +1479,45 @@ class _BlockLess:
         for h in self.holes:
             by_day.setdefault(h - h % DAY_MS, []).append(h)
         lo, hi, found = _INF, -_INF, False
+        holed: list[tuple[int, tuple[float, float]]] = []
         for d in days:
-            hs = by_day.get(d)
-            if hs:
-                e = _day_less(r, d, tuple(hs), key)
-                if e is None:
-                    return None
-                if e is False:
-                    continue
-            else:
-                day = r._blocks[(1, d)]
-                if not _has(day, key):
-                    continue
-                e = day.extremes(key)
-                if e is None:
-                    return None
+            day = r._blocks[(1, d)]
+            if not _has(day, key):
+                continue
+            e = day.extremes(key)
+            if e is None:
+                return None
+            if d in by_day:
+                holed.append((d, e))
+                continue
             found = True
             lo = min(lo, e[0])
             hi = max(hi, e[1])
+        # days with holes last: what is left of one lies within its day's extremes, so
+        # a day that cannot lower the min (raise the max) found so far is not looked into
+        for d, e in holed:
+            need_lo = want_lo and e[0] < lo
+            need_hi = want_hi and e[1] > hi
+            if not (need_lo or need_hi):
+                continue
+            x = _day_less(r, d, tuple(by_day[d]), key, need_lo, need_hi)
+            if x is None:
+                return None
+            if x is False:
+                continue
+            found = True
+            if need_lo:
+                lo = min(lo, x[0])
+            if need_hi:
+                hi = max(hi, x[1])
         return (lo, hi) if found else None
 
 
-def _day_less(r: RollupLatency, day: int, holes: tuple[int, ...],
-              key: int) -> tuple[float, float] | None | Literal[False]:
+def _day_less(r: RollupLatency, day: int, holes: tuple[int, ...], key: int,
+              want_lo: bool = True, want_hi: bool = True,
+              ) -> tuple[float, float] | None | Literal[False]:
     """Extremes of bucket `key` in UTC `day` less the hours `holes`: (min, max), False when
-    no value is left there, None when unknown."""
+    no value is left there, None when unknown. A side not wanted may be the day's (a bound)."""
     r._load(1, [day])
     d = r._blocks[(1, day)]
     if not _has(d, key):
@@ -1473,6 +1527,7 @@ def _day_less(r: RollupLatency, day: int, holes: tuple[int, ...],
         return None
     r._load(0, list(holes))
     lo, hi = e
+    lo_ok = hi_ok = True
     for h in holes:
         hd = r._blocks[(0, h)]
         if not _has(hd, key):
@@ -1480,9 +1535,11 @@ def _day_less(r: RollupLatency, day: int, holes: tuple[int, ...],
         x = hd.extremes(key)
         if x is None:
             return None
-        if x[0] <= lo or x[1] >= hi:
-            break
-    else:
+        if x[0] <= lo:
+            lo_ok = False
+        if x[1] >= hi:
+            hi_ok = False
+    if (lo_ok or not want_lo) and (hi_ok or not want_hi):
         return e
     taken = set(holes)
     rest = [h for h in range(day, day + DAY_MS, HOUR_MS) if h not in taken]
