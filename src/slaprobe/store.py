@@ -39,7 +39,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
@@ -746,17 +746,10 @@ class Store:
         """`spans(probe, start, end)` of many (probe, start) at once (few statements): the
         same lists, by probe name (unknown probes: [])."""
         wanted = list(wanted)
-        ids = self.probe_ids(n for n, _ in wanted)
         hi = _ms_range(None, end)[1]
         out: dict[str, list[Span]] = {n: [] for n, _ in wanted}
-        args = [(ids[n], _ms_range(lo, None)[0], n) for n, lo in wanted if ids[n] is not None]
-        for i in range(0, len(args), 300):
-            chunk = args[i:i + 300]
-            by_pid = {pid: out[n] for pid, _, n in chunk}
-            values = ",".join(["(?,?)"] * len(chunk))
-            flat: list[int] = []
-            for pid, lo, _ in chunk:
-                flat += (pid, lo)
+        for by_pid, values, flat in self._probe_chunks(
+                wanted, lambda lo: _ms_range(lo, None)[0], out):
             rows = self.conn.execute(
                 f"WITH w(pid, lo) AS (VALUES {values}) SELECT s.probe_id, s.first_ms,"
                 " s.last_ms, s.ok, s.n, s.interval_ms, a.name FROM w JOIN segments s"
@@ -767,6 +760,20 @@ class Store:
                 by_pid[r[0]].append(Span(r[1] / 1000, r[2] / 1000, bool(r[3]), r[4],
                                          r[5] / 1000, r[6]))
         return out
+
+    def _probe_chunks(self, wanted: list[tuple[str, float]], lo_ms: Callable[[float], int],
+                      out: dict[str, list[Any]],
+                      ) -> Iterator[tuple[dict[int, list[Any]], str, list[int]]]:
+        """(lists by probe id, "(?,?),..." VALUES text, its arguments) per chunk of 300
+        (probe, lower bound) pairs: one statement reads many probes, each from its own
+        start, within SQLite's limit on bound parameters."""
+        ids = self.probe_ids(n for n, _ in wanted)
+        args = [(pid, lo_ms(lo), n) for n, lo in wanted if (pid := ids[n]) is not None]
+        for i in range(0, len(args), 300):
+            chunk = args[i:i + 300]
+            flat = [v for pid, lo, _ in chunk for v in (pid, lo)]
+            yield ({pid: out[n] for pid, _, n in chunk}, ",".join(["(?,?)"] * len(chunk)),
+                   flat)
 
     def spans_before(self, probe: str, ts: float, n: int) -> list[Span]:
         """Up to n segments (all agents) that start before ts, newest last."""
@@ -810,18 +817,11 @@ class Store:
         """`failed_details(probe, start, end)` of many (probe, start) at once: the same
         lists, by probe name (unknown probes: [])."""
         wanted = list(wanted)
-        ids = self.probe_ids(n for n, _ in wanted)
         hi = int(round(end * 1000))
         out: dict[str, list[tuple[float, str | None, float, str]]] = {n: [] for n, _ in wanted}
-        args = [(ids[n], int(round(lo * 1000)), n) for n, lo in wanted if ids[n] is not None]
         hint = " INDEXED BY checks_failed" if self._has_index("checks_failed") else ""
-        for i in range(0, len(args), 300):
-            chunk = args[i:i + 300]
-            by_pid = {pid: out[n] for pid, _, n in chunk}
-            values = ",".join(["(?,?)"] * len(chunk))
-            flat: list[int] = []
-            for pid, lo, _ in chunk:
-                flat += (pid, lo)
+        for by_pid, values, flat in self._probe_chunks(
+                wanted, lambda lo: int(round(lo * 1000)), out):
             rows = self.conn.execute(
                 f"WITH w(pid, lo) AS (VALUES {values}) SELECT c.probe_id, c.ts_ms / 1000.0,"
                 f" c.error, c.interval_ms / 1000.0, a.name FROM w JOIN checks c{hint}"
@@ -904,7 +904,7 @@ class Store:
                     dirty.setdefault(pid, []).append(hour)
         out: dict[str, RollupLatency] = {}
         for g in groups:
-            shared = _SharedReads(self, [ids[n] for n in g if ids[n] is not None])
+            shared = _SharedReads(self, [pid for n in g if (pid := ids[n]) is not None])
             for n in g:
                 pid = ids[n]
                 out[n] = RollupLatency(
@@ -1359,9 +1359,11 @@ class RollupLatency:
         if not need:
             return
         shared = self._shared
+        if self.pid is None:  # a probe without checks has no blocks
+            return
         rows = shared.blobs(self.pid, level, need) if shared is not None \
             and len(need) <= _SharedReads.MAX_BLOCKS else \
-            self.store.rollup_blobs(self.pid, level, need)  # type: ignore[arg-type]
+            self.store.rollup_blobs(self.pid, level, need)
         for start, blob in rows:
             cache[(level, start)] = LatencyDigest.decode(blob)
         for s in need:
