@@ -109,28 +109,6 @@ def test_burst_of_concurrent_checks_all_succeed(listener: HangServer) -> None:
 # --- the fast path's shared parts (TcpEngine) ------------------------------------------
 
 
-@pytest.fixture
-def stuck_port() -> Iterator[int]:
-    """A port whose accept queue is full: a connect to it hangs (SYNs are dropped)."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(0)
-    port = server.getsockname()[1]
-    fillers = []
-    for _ in range(8):
-        s = socket.socket()
-        s.setblocking(False)
-        s.connect_ex(("127.0.0.1", port))
-        fillers.append(s)
-    time.sleep(0.05)
-    try:
-        yield port
-    finally:
-        for s in fillers:
-            s.close()
-        server.close()
-
-
 def test_connects_in_flight_add_one_loop_reader_and_one_timer(stuck_port: int) -> None:
     probe = tcp_probe("127.0.0.1", stuck_port, timeout=5.0)
 

@@ -853,21 +853,21 @@ class Store:
             " AND hour_ms < ?", (pid, int(start * 1000) - 3_599_999, int(end * 1000))).fetchall()
         return [(r[0] / 1000, r[1], r[2]) for r in rows]
 
+    def _in_schema(self, kind: str, name: str) -> bool:
+        """Whether the database has this table or index (cached: an older, read-only
+        database may lack what migrations add)."""
+        cache = self.__dict__.setdefault("_schema", {})
+        if (kind, name) not in cache:
+            cache[kind, name] = self.conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = ? AND name = ?",
+                (kind, name)).fetchone() is not None
+        return bool(cache[kind, name])
+
     def _has_index(self, name: str) -> bool:
-        cache = self.__dict__.setdefault("_indexes", {})
-        if name not in cache:
-            cache[name] = self.conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?",
-                (name,)).fetchone() is not None
-        return bool(cache[name])
+        return self._in_schema("index", name)
 
     def _has_table(self, name: str) -> bool:
-        cache = self.__dict__.setdefault("_tables", {})
-        if name not in cache:
-            cache[name] = self.conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
-                (name,)).fetchone() is not None
-        return bool(cache[name])
+        return self._in_schema("table", name)
 
     # -- latency rollups -----------------------------------------------------------
     def has_rollups(self) -> bool:
