@@ -973,6 +973,12 @@ class Store:
         return [r[0] for r in self.conn.execute(
             "SELECT hour_ms FROM rollup_dirty WHERE probe_id = ? ORDER BY hour_ms", (pid,))]
 
+    def _abandoned(self, what: str, e: sqlite3.Error) -> StoreError:
+        """Roll back the open transaction of a failed multi-step write; the error to raise."""
+        if self.conn.in_transaction:
+            self.conn.rollback()
+        return StoreError(f"{self.path}: {what}: {e}")
+
     def _begin(self) -> None:
         if self.conn.in_transaction:
             self.conn.commit()
@@ -1028,9 +1034,7 @@ class Store:
                     folded += n
                     frm = to
         except sqlite3.Error as e:
-            if self.conn.in_transaction:
-                self.conn.rollback()
-            raise StoreError(f"{self.path}: cannot roll up latencies: {e}") from e
+            raise self._abandoned("cannot roll up latencies", e) from e
         return folded
 
     def _roll_range(self, pid: int, frm: int, to: int) -> int:
@@ -1181,9 +1185,7 @@ class Store:
                     if frm >= target:
                         break
         except sqlite3.Error as e:
-            if self.conn.in_transaction:
-                self.conn.rollback()
-            raise StoreError(f"{self.path}: pruning failed: {e}") from e
+            raise self._abandoned("pruning failed", e) from e
         return deleted
 
     def _coarsen(self, pid: int, lo: int, to: int) -> None:
