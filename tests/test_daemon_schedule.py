@@ -139,7 +139,9 @@ def test_the_daemon_snapshot_in_slices_is_the_snapshot(tmp_path) -> None:
 # --- the scheduler, in a running daemon -------------------------------------------
 
 
-def _run(daemon: Daemon, seconds: float, during=None) -> None:
+def _run(daemon: Daemon, seconds: float, during=None) -> float:
+    """Run the daemon for `seconds` after it applied its configuration; return how
+    long it really ran (wall clock), which a loaded machine stretches."""
     async def main() -> None:
         async def script() -> None:
             try:
@@ -153,7 +155,9 @@ def _run(daemon: Daemon, seconds: float, during=None) -> None:
         helper = asyncio.create_task(script())
         assert await daemon.run() == 0
         await helper
+    started = time.monotonic()
     asyncio.run(main())
+    return time.monotonic() - started
 
 
 def test_probes_run_on_their_ticks_and_a_slow_one_skips_ticks(tmp_path, stuck_port) -> None:
@@ -165,13 +169,14 @@ def test_probes_run_on_their_ticks_and_a_slow_one_skips_ticks(tmp_path, stuck_po
         path = tmp_path / "probes.toml"
         config = parse_config(config_text(probes, database=str(tmp_path / "t.db")), path)
         d = Daemon(config, tmp_path / "t.db", config_path=path)
-        _run(d, 2.0)
+        ran = _run(d, 2.0)
     checks = by_probe(db_checks(tmp_path / "t.db"))
     # Only bounds a loaded machine cannot break: lateness delays checks, it never
     # adds any, so counts have a ceiling and gaps a floor (timing is in bench/).
     for i in range(20):
         got = checks[f"ok{i}"]
-        assert 8 <= len(got) <= 21, (i, len(got))  # 2 s of 100 ms ticks, none doubled
+        # 2 s of 100 ms ticks, none doubled; the ceiling is what the daemon really ran
+        assert 8 <= len(got) <= ran / 0.1 + 1, (i, len(got), ran)
         gaps = [b.ts - a.ts for a, b in itertools.pairwise(got[1:])]  # the first: start-up
         assert min(gaps) > 0.02, gaps  # missed ticks are skipped, not run back to back
     hang = checks["hang"]
