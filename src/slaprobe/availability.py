@@ -12,7 +12,7 @@ Usage: ``report = build_report(config, store, start, end, now=time.time())``
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import pairwise
@@ -20,7 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 from .checks import Check
-from .config import Config, Maintenance, Probe
+from .config import Client, Config, Maintenance, Probe
 from .errors import InputError, StoreError
 from .exclusions import WindowUse, window_uses
 from .figures import (
@@ -316,6 +316,28 @@ def build_report(config: Config, store: CheckSource, start: float, end: float, n
         raise InputError(f"--client: no client {client!r} in the configuration")
     probes = [p for p in config.probes.values() if client is None or p.client == client]
     clients = [c for c in config.clients.values() if client is None or c.id == client]
+    parts = report_parts(config, store, probes, clients, start, end, now, latency=latency,
+                         error_kinds=error_kinds)
+    return assemble_report(config, [parts], probes, clients, start, end, now,
+                           partial=partial, first_seen=first_seen, seen_since=seen_since)
+
+
+@dataclass(frozen=True)
+class ReportParts:
+    """The figures of some probes and clients, and what the report's window uses need of
+    each probe: its down time and its SLA hours in the period (plain data: it crosses
+    processes in `report_shards`)."""
+
+    probes: tuple[Figures, ...]
+    clients: tuple[Figures, ...]
+    down_and_hours: dict[str, tuple[Intervals, Intervals]]
+
+
+def report_parts(config: Config, store: CheckSource, probes: Sequence[Probe],
+                 clients: Sequence[Client], start: float, end: float, now: float, *,
+                 latency: bool = True, error_kinds: bool = True) -> ReportParts:
+    """Steps 1-3 of `build_report` for `probes` and `clients` (a client's probes must all be
+    among `probes`)."""
     windows = [(w, window_intervals(w, start, end)) for w in config.maintenance]
     measures: dict[str, ProbeMeasure] = {}
     probe_figs: list[Figures] = []
@@ -371,11 +393,26 @@ def build_report(config: Config, store: CheckSource, start: float, end: float, n
                        [measures[p.id] for p in probes if p.client == c.id], start, end, now)
         for c in clients
     )
+    return ReportParts(tuple(probe_figs), client_figs,
+                       {p.id: (measures[p.id].timeline.down, eligible_of[p.id].hours)
+                        for p in probes})
+
+
+def assemble_report(config: Config, parts: Sequence[ReportParts], probes: Sequence[Probe],
+                    clients: Sequence[Client], start: float, end: float, now: float, *,
+                    partial: bool | None = None, first_seen: Mapping[str, float] | None = None,
+                    seen_since: float | None = None) -> Report:
+    """The Report of `probes` and `clients`, in that order, from parts that hold them all;
+    each window occurrence's use is computed here, over every probe at once."""
+    by_id = {f.id: f for part in parts for f in part.probes}
+    client_by_id = {f.id: f for part in parts for f in part.clients}
+    down_and_hours = {pid: v for part in parts for pid, v in part.down_and_hours.items()}
     uses = window_uses(config.maintenance,
-                       [(p, measures[p.id].timeline.down, eligible_of[p.id].hours)
-                        for p in probes], start, end, first_seen or {}, seen_since)
+                       [(p, *down_and_hours[p.id]) for p in probes],
+                       start, end, first_seen or {}, seen_since)
     return Report(start, end, end >= now if partial is None else partial, now,
-                  config.agent.timezone, tuple(probe_figs), client_figs, uses)
+                  config.agent.timezone, tuple(by_id[p.id] for p in probes),
+                  tuple(client_by_id[c.id] for c in clients), uses)
 
 
 def _covering(windows: list[tuple[Maintenance, Intervals]], p: Probe,

@@ -236,6 +236,12 @@ def _build_report(args: argparse.Namespace):
     now = time.time()
     start, end, partial = _period(args, config, now)
     first_seen, seen_since = _note_windows(args, config)
+    if not getattr(args, "central", False):  # the local file: a process per core when large
+        from .report_shards import sharded_report
+
+        return config, sharded_report(config, _db_path(args, config), start, end, now,
+                                      client=args.client, partial=partial,
+                                      first_seen=first_seen, seen_since=seen_since)
     with _reader(args, config) as store:
         report = build_report(config, store, start, end, now, client=args.client,
                               partial=partial, first_seen=first_seen, seen_since=seen_since)
