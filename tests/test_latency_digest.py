@@ -269,9 +269,10 @@ def test_blocks_cover_exactly_the_intervals(raw, rolled_h, seconds, holes):
 
 
 @pytest.mark.parametrize("n", [3, 15, 16, 60])
-def test_decode_merged_of_many_digests_sums_counts_by_columns(n):
+def test_decode_merged_of_many_digests_equals_merging_their_decodes(n):
     """Many BLOBs merged at once (counts summed column by column from some number on, u16 and
-    u32 counts mixed, different bases) give the same digest as merging their decodes."""
+    u32 counts mixed, different bases, some coarse) give the same digest and the same
+    extremes as merging their decodes."""
     rnd = random.Random(n)
     digests = []
     for i in range(n):
@@ -281,8 +282,10 @@ def test_decode_merged_of_many_digests_sums_counts_by_columns(n):
         if i % 7 == 3 and values:  # a count over 65535: stored as u32
             d.merge(LatencyDigest.of([values[0]] * 70000))
         digests.append(d)
-    blobs = [d.encode() for d in digests]
+    blobs = [d.encode(extremes=i % 5 != 4) for i, d in enumerate(digests)]
     got = LatencyDigest.decode_merged(blobs)
     want = LatencyDigest.merged([LatencyDigest.decode(b) for b in blobs])
     assert (got.base, list(got.counts)) == (want.base, list(want.counts))
     assert got == want
+    for key in range(got.base, got.base + len(got.counts)):
+        assert got.extremes(key) == want.extremes(key)

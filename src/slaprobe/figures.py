@@ -42,6 +42,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from itertools import chain
 from operator import itemgetter
 from typing import Protocol, runtime_checkable
 
@@ -452,6 +453,8 @@ def _incidents(down: Intervals, start: float, end: float, now: float,
     lo = bisect_left(down, (start,))
     if lo > 0 and down[lo - 1][1] > start:
         lo -= 1
+    if len(failures) > 1:  # a client's probes: one list, so each stretch bisects once
+        failures = [sorted(chain.from_iterable(failures))]
     longest = [max((u - f for f, u, _ in fs), default=0.0) for fs in failures]
     for s, e in down[lo:]:
         if s >= end:
