@@ -173,18 +173,38 @@ def test_a_workers_error_is_raised_in_the_parent_as_its_kind() -> None:
 
 
 def test_small_reports_stay_in_process() -> None:
-    assert report_shards.worker_count(report_shards.MIN_PROBES - 1) == 1
-    assert report_shards.worker_count(10_000) <= report_shards.MAX_WORKERS
+    assert report_shards.worker_count(report_shards.MIN_PROBES - 1, {}) == 1
+    assert report_shards.worker_count(10_000, {}) <= report_shards.MAX_WORKERS
 
 
-@pytest.mark.skipif(report_shards.worker_count(10_000) < 2, reason="one core: nothing to shard")
+def test_the_environment_sets_the_worker_count_and_a_bad_value_is_named() -> None:
+    env = report_shards.WORKERS_ENV
+    assert report_shards.worker_count(10_000, {env: "1"}) == 1
+    assert report_shards.worker_count(50, {env: "3"}) == 3  # told: even a small report
+    assert report_shards.worker_count(2, {env: "3"}) == 2  # never more than the probes
+    for bad in ("0", "two", "-1", "65"):
+        with pytest.raises(InputError, match=f"{env}={bad!r}"):
+            report_shards.worker_count(10_000, {env: bad})
+
+
+def test_the_cli_names_a_bad_worker_count_without_a_traceback(fleet) -> None:
+    _, _, path = fleet
+    r = subprocess.run([sys.executable, "-m", "slaprobe", "report", "--config", str(path),
+                        "--period", "2026-11", "--format", "json"], capture_output=True,
+                       text=True, timeout=120, check=False,
+                       env={**os.environ, report_shards.WORKERS_ENV: "many"})
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert "SLAPROBE_REPORT_WORKERS='many'" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.skipif(report_shards.worker_count(10_000, {}) < 2, reason="one core: nothing to shard")
 def test_the_cli_report_of_many_probes_uses_workers_and_matches(tmp_path) -> None:
     db = tmp_path / "slaprobe.db"
     path = tmp_path / "probes.toml"
     n = report_shards.MIN_PROBES + 20
     path.write_text(_config_text(db, clients=11, per_client=n // 11, loose=n - 11 * (n // 11)))
     config = parse_config(path.read_text(), path)
-    assert report_shards.worker_count(len(config.probes)) >= 2
+    assert report_shards.worker_count(len(config.probes), {}) >= 2
     _fill(db, list(config.probes), seed=3)
     for fmt in ("json", "csv"):
         r = subprocess.run([sys.executable, "-m", "slaprobe", "report", "--config", str(path),

@@ -17,8 +17,8 @@ itself. So:
    one `build_report` makes, byte for byte in every format (tested).
 
 Used for the local SQLite file with fork available, more than one core and at
-least `MIN_PROBES` probes; otherwise, and for `--central`, `build_report` runs
-in-process. An error in a worker (a locked or damaged file) is raised in the
+least `MIN_PROBES` probes, or as many processes as SLAPROBE_REPORT_WORKERS says;
+otherwise, and for `--central`, `build_report` runs in-process. An error in a worker (a locked or damaged file) is raised in the
 parent as the same StoreError or InputError.
 
 Usage: ``report = sharded_report(config, db_path, start, end, now, client=None)``
@@ -42,9 +42,22 @@ MAX_WORKERS = 8
 HOURS_WEIGHT = 4  # the cost of a probe under SLA hours, in 24x7 probes
 
 
-def worker_count(n_probes: int) -> int:
-    """How many processes a report of `n_probes` probes uses (1: in-process)."""
-    if n_probes < MIN_PROBES or not hasattr(os, "fork"):
+WORKERS_ENV = "SLAPROBE_REPORT_WORKERS"
+
+
+def worker_count(n_probes: int, environ: Mapping[str, str] = os.environ) -> int:
+    """How many processes a report of `n_probes` probes uses (1: in-process).
+
+    SLAPROBE_REPORT_WORKERS=N sets it (1: always in-process, e.g. on a busy shared
+    host); by default one per core the process may use, from MIN_PROBES probes on."""
+    if not hasattr(os, "fork"):
+        return 1
+    told = environ.get(WORKERS_ENV, "").strip()
+    if told:
+        if not told.isdigit() or not 1 <= int(told) <= 64:
+            raise InputError(f"{WORKERS_ENV}={told!r}: expected a whole number from 1 to 64")
+        return min(int(told), max(1, n_probes))
+    if n_probes < MIN_PROBES:
         return 1
     try:
         cores = len(os.sched_getaffinity(0))
