@@ -37,6 +37,7 @@ from .figures import (
     measure_probe,
     probe_figures,
 )
+from .hours import hours_spec
 from .intervals import Intervals, union
 from .maintenance import covers, window_intervals
 from .spans import Span
@@ -233,12 +234,14 @@ def _samples(store: SegmentSource, probe: Probe, lo: float, end: float,
 def read_segments_many(store: SegmentSource, wanted: list[tuple[Probe, float]], start: float,
                        end: float, now: float, *, latency: bool = True,
                        error_kinds: bool = True, groups: list[list[str]] | None = None,
+                       hours: Mapping[str, str | None] | None = None,
                        ) -> dict[str, tuple[list[Span], list[tuple[float, float, str]],
                                             LatencySource | list[tuple[float, float]]]]:
     """`read_segments` of many (probe, lookback) at once, by probe id: the same results,
     read in a few statements for all of them when the store has the batch reads
     (`spans_many`, `failed_details_many`, `latency_readers`), else probe by probe.
-    `groups`: probe ids sharing their eligible time (their latency reads are shared)."""
+    `groups`: probe ids sharing their eligible time (their latency reads are shared);
+    `hours`: each probe's SLA hours (`hours.hours_spec`), for the SLA-hours digests."""
     if not all(hasattr(store, a) for a in ("spans_many", "failed_details_many",
                                            "latency_readers")):
         return {p.id: read_segments(store, p, start, end, lb, now, latency=latency,
@@ -253,7 +256,8 @@ def read_segments_many(store: SegmentSource, wanted: list[tuple[Probe, float]], 
     readers: dict[str, LatencySource] = {}
     if latency and store.has_rollups():  # type: ignore[attr-defined]
         readers = store.latency_readers(  # type: ignore[attr-defined]
-            groups if groups is not None else [[p.id for p, _ in wanted]], start, end)
+            groups if groups is not None else [[p.id for p, _ in wanted]], start, end,
+            hours=hours)
     out = {}
     for p, _ in wanted:
         sp = spans[p.id]
@@ -361,7 +365,9 @@ def report_parts(config: Config, store: CheckSource, probes: Sequence[Probe],
         read = read_segments_many(
             store, [(p, s.min_downtime if (s := slas[p.id]) else 0.0) for p in probes],  # type: ignore[arg-type]
             start, end, now, latency=latency, error_kinds=error_kinds,
-            groups=list(groups.values()))
+            groups=list(groups.values()),
+            hours={p.id: hours_spec(s.hours, s.timezone) if (s := slas[p.id]) else None
+                   for p in probes})
     for p in probes:
         sla = slas[p.id]
         key = keys[p.id]

@@ -389,7 +389,11 @@ def cmd_import(args: argparse.Namespace) -> int:
             added = store.insert_checks(checks)
             print(f"{name}: {len(checks)} checks read, {added} new", file=sys.stderr)
         # Reports read latency digests; fold the new history in now, as the daemon
-        # does each minute (reports never write, so they never roll up themselves).
+        # does each minute (reports never write, so they never roll up themselves),
+        # with the SLA hours of this configuration.
+        from .hours import probe_hours_specs
+
+        store.set_sla_hours(probe_hours_specs(config))
         store.roll_up(time.time())
     return EXIT_OK
 

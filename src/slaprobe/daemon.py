@@ -496,9 +496,11 @@ class Daemon:
         return {pid: (v[0], v[2]) for pid, v in saved.items()}
 
     def _roll_up(self) -> int:
+        from .hours import probe_hours_specs
         from .store import Store
 
         with Store(self.db_path) as store:
+            store.set_sla_hours(probe_hours_specs(self.config))  # a no-op unless they changed
             return store.roll_up(time.time())
 
     def _save_figures(self, start: float, now: float,
@@ -522,9 +524,11 @@ class Daemon:
             await asyncio.sleep(every)
 
     def _prune(self) -> int:
+        from .hours import probe_hours_specs
         from .store import Store
 
         with Store(self.db_path) as store:
+            store.set_sla_hours(probe_hours_specs(self.config))
             return store.prune(time.time() - self.config.agent.keep_raw)
 
     async def _start_shipping(self) -> asyncio.Task[None] | None:

@@ -19,10 +19,11 @@ import functools
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from .config import parse_hours
+from .config import Config, parse_hours
 from .intervals import Intervals, clip, normalize
 
-__all__ = ["HourRule", "hours_intervals", "local_to_ts", "parse_hours"]
+__all__ = ["HourRule", "hours_intervals", "hours_ms", "hours_spec", "local_to_ts", "parse_hours",
+           "probe_hours_specs"]
 
 HourRule = tuple[int, int, int]  # (weekday 0=Mon, start minute, end minute)
 
@@ -72,6 +73,41 @@ def hours_intervals(hours: str | tuple[HourRule, ...], timezone: str | ZoneInfo,
             pairs.append((local_to_ts(_at(day, a), zone), local_to_ts(_at(end_day, b), zone)))
         day += timedelta(days=1)
     return clip(normalize(pairs), start, end)
+
+
+@functools.lru_cache(maxsize=64)
+def hours_spec(hours: str, timezone: str) -> str | None:
+    """The text naming an SLA's hours for the store's SLA-hours rollups, e.g.
+    "Mon-Fri 08:00-18:00@Europe/Berlin"; None for 24x7 (plain rollups serve it)."""
+    if not parse_hours(hours):
+        return None
+    return f"{hours}@{timezone}"
+
+
+def probe_hours_specs(config: Config) -> dict[str, str | None]:
+    """Each probe's `hours_spec` under its SLA (None: 24x7, or no SLA), for
+    `Store.set_sla_hours` before a roll-up."""
+    out: dict[str, str | None] = {}
+    for p in config.probes.values():
+        sla = config.sla_for_probe(p)
+        out[p.id] = hours_spec(sla.hours, sla.timezone) if sla is not None else None
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def hours_ms(spec: str, lo_ms: int, hi_ms: int) -> tuple[tuple[int, int], ...]:
+    """The hours of a `hours_spec` inside [lo_ms, hi_ms), in whole milliseconds: a check
+    stored at ts_ms lies in the hours exactly when ``a <= ts_ms < b`` for one (a, b), the
+    same test as ``start <= ts_ms / 1000 < end`` on `hours_intervals`."""
+    from .latency_digest import _first_ms_at_or_after as first_ms
+
+    hours, _, zone = spec.rpartition("@")
+    out: list[tuple[int, int]] = []
+    for s, e in hours_intervals(hours, zone, lo_ms / 1000, hi_ms / 1000):
+        a, b = first_ms(s), first_ms(e)
+        if a < b:
+            out.append((a, b))
+    return tuple(out)
 
 
 def _at(day: date, minute: int) -> datetime:

@@ -24,6 +24,9 @@ Tables (see the README for operators' queries):
     rollup_state(probe_id, rolled_until_ms, pruned_until_ms)
                                      how far raw checks are rolled up / were pruned
     rollup_dirty(probe_id, hour_ms)  hours that got checks after they were rolled up
+    rollup_hours(probe_id, spec, from_ms)
+                                     the SLA hours whose latencies are also rolled up per UTC
+                                     day (level 3) and month (level 4), and from when
 
 WAL mode lets the CLI read while the daemon writes. Only one connection per
 thread: sqlite-utils connections are not shared across threads.
@@ -36,7 +39,7 @@ import math
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -46,10 +49,14 @@ from sqlite_utils.migrations import Migrations
 
 from .checks import Check
 from .errors import StoreError
+from .hours import hours_ms
+from .intervals import Intervals, clip, normalize, subtract
 from .latency_digest import (
     _HEAD,
+    DAY_HOLES,
     DAY_MS,
     HOUR_MS,
+    MONTH_HOLES,
     VERSION,
     LatencyDigest,
     bucket_of,
@@ -292,6 +299,26 @@ def m009_latency_rollups(db: Database) -> None:
     db.execute("DROP TABLE latency_hist")
 
 
+@migrations()
+def m010_sla_hours_rollups(db: Database) -> None:
+    """Latency digests of the time inside a probe's SLA hours.
+
+    latency_rollups gets levels 3 (UTC day) and 4 (UTC month): the digest of the
+    latencies of the successful checks inside the probe's SLA hours there, so a
+    report under office hours merges one BLOB per month instead of ~220 hour
+    digests. rollup_hours(probe_id, spec, from_ms): the hours they follow
+    (`hours.hours_spec`, set by `Store.set_sla_hours` from the configuration) and
+    the UTC day boundary from which they are complete.
+    """
+    db.execute(
+        """CREATE TABLE rollup_hours (
+            probe_id INTEGER PRIMARY KEY,
+            spec TEXT NOT NULL,
+            from_ms INTEGER NOT NULL
+        )"""
+    )
+
+
 def _migrate_latency_hist(conn: sqlite3.Connection) -> None:
     """latency_hist -> counts-only day and month digests (each old bucket at its middle value)."""
     row = conn.execute("SELECT value FROM meta WHERE key = 'pruned_before_ms'").fetchone()
@@ -404,6 +431,7 @@ class Store:
         self._probe_ids: dict[str, int] = {}
         self._agent_ids: dict[str, int] = {}
         self._identity: tuple[int, int] | None = None
+        self._hours: dict[int, tuple[str, int]] = {}  # SLA-hours specs, read by roll_up
         if not readonly:
             try:
                 self._identity = _identity(self.path)
@@ -880,11 +908,14 @@ class Store:
         return RollupLatency(self, self.probe_id(probe), (start, end))
 
     def latency_readers(self, groups: Iterable[Iterable[str]], start: float, end: float,
+                        hours: Mapping[str, str | None] | None = None,
                         ) -> dict[str, RollupLatency]:
         """`latency_reader` of many probes at once, by name: their rollup marks and dirty
         hours in one statement each; the probes of one group (the same eligible time)
         share the reads of the few blocks and raw ranges they all need (one statement
-        for the group). Each reader answers as `latency_reader`'s would."""
+        for the group). Each reader answers as `latency_reader`'s would. `hours`: each
+        probe's `hours.hours_spec` in the report: where the SLA-hours digests kept are
+        of those hours, the readers use them."""
         groups = [list(g) for g in groups]
         ids = self.probe_ids(n for g in groups for n in g)
         pids = sorted({pid for pid in ids.values() if pid is not None})
@@ -902,15 +933,19 @@ class Store:
                         f"SELECT probe_id, hour_ms FROM rollup_dirty WHERE probe_id IN ({q})"
                         " ORDER BY probe_id, hour_ms", chunk):
                     dirty.setdefault(pid, []).append(hour)
+        kept = self.sla_hours() if pids and hours else {}
         out: dict[str, RollupLatency] = {}
         for g in groups:
             shared = _SharedReads(self, [pid for n in g if (pid := ids[n]) is not None])
             for n in g:
                 pid = ids[n]
+                mine = kept.get(pid) if pid is not None else None
                 out[n] = RollupLatency(
                     self, pid, (start, end),
                     known=(marks.get(pid, (None, None)), dirty.get(pid, []))
-                    if pid is not None else None, shared=shared)
+                    if pid is not None else None, shared=shared,
+                    hours=mine if mine is not None and hours and mine[0] == hours.get(n)
+                    else None)
         return out
 
     def rollup_marks(self, pid: int) -> tuple[int | None, int | None]:
@@ -984,6 +1019,46 @@ class Store:
             self.conn.commit()
         self.conn.execute("BEGIN IMMEDIATE")
 
+    def set_sla_hours(self, specs: Mapping[str, str | None]) -> int:
+        """Make each probe's SLA-hours digests (levels 3 and 4) follow `specs`: probe name ->
+        `hours.hours_spec` of its SLA, None for 24x7 (none needed).
+
+        A probe whose hours changed drops its old ones; `roll_up` builds the new ones
+        from the first UTC day it has not rolled up yet (`from_ms`); reports read
+        older time hour by hour, as without them. Probes not stored yet, or not in
+        `specs`, are left alone. Cheap when nothing changed (the daemon calls it before
+        each roll-up). Returns how many probes changed."""
+        if self.readonly:
+            raise StoreError(f"{self.path}: opened read-only: cannot record SLA hours")
+        try:
+            current = dict(self.conn.execute("SELECT probe_id, spec FROM rollup_hours"))
+            ids = self.probe_ids(specs)
+            todo = [(pid, specs[name]) for name, pid in ids.items()
+                    if pid is not None and current.get(pid) != specs[name]]
+            if not todo:
+                return 0
+            with self.conn:
+                for pid, spec in todo:
+                    self.conn.execute("DELETE FROM latency_rollups WHERE probe_id = ? AND"
+                                      " level IN (3, 4)", (pid,))
+                    self.conn.execute("DELETE FROM rollup_hours WHERE probe_id = ?", (pid,))
+                    if spec is None:
+                        continue
+                    rolled = self.rollup_marks(pid)[0]
+                    from_ms = 0 if rolled is None else -(-rolled // DAY_MS) * DAY_MS
+                    self.conn.execute("INSERT INTO rollup_hours (probe_id, spec, from_ms)"
+                                      " VALUES (?, ?, ?)", (pid, spec, from_ms))
+            return len(todo)
+        except sqlite3.Error as e:
+            raise self._abandoned("cannot record SLA hours", e) from e
+
+    def sla_hours(self) -> dict[int, tuple[str, int]]:
+        """Probe id -> (spec, from_ms) of the SLA-hours digests kept (see `set_sla_hours`)."""
+        if not self._has_table("rollup_hours"):
+            return {}
+        return {pid: (spec, frm) for pid, spec, frm in self.conn.execute(
+            "SELECT probe_id, spec, from_ms FROM rollup_hours")}
+
     def roll_up(self, now: float | None = None) -> int:
         """Fold the latencies of raw successful checks of completed UTC hours into digests.
 
@@ -1008,6 +1083,7 @@ class Store:
         limit = now_ms - now_ms % HOUR_MS
         folded = 0
         try:
+            self._hours = self.sla_hours()
             dirty: dict[int, list[int]] = {}
             for pid, hour in self.conn.execute(
                     "SELECT probe_id, hour_ms FROM rollup_dirty ORDER BY probe_id, hour_ms"):
@@ -1047,7 +1123,8 @@ class Store:
                 return -1
             rows = self.conn.execute(
                 "SELECT ts_ms, latency_ms FROM checks WHERE probe_id = ? AND ts_ms >= ?"
-                " AND ts_ms < ? AND ok = 1 AND latency_ms IS NOT NULL", (pid, frm, to)).fetchall()
+                " AND ts_ms < ? AND ok = 1 AND latency_ms IS NOT NULL ORDER BY ts_ms",
+                (pid, frm, to)).fetchall()
             if rows:
                 by_hour: dict[int, list[float]] = {}
                 by_day: dict[int, list[float]] = {}
@@ -1062,6 +1139,9 @@ class Store:
                 fresh = [(0, h, LatencyDigest.of(v)) for h, v in by_hour.items()]
                 fresh += [(1, d, LatencyDigest.of(v)) for d, v in by_day.items()]
                 fresh.append((2, month_start_ms(frm), LatencyDigest.of(v for _, v in rows)))
+                hours = self._hours.get(pid)
+                if hours is not None and to > hours[1]:
+                    fresh += _sla_hours_digests(hours[0], max(frm, hours[1]), to, rows)
                 self._add_digests(pid, fresh)
             self.conn.execute(
                 "INSERT INTO rollup_state (probe_id, rolled_until_ms) VALUES (?, ?)"
@@ -1122,11 +1202,32 @@ class Store:
                              (2, month_start_ms(h), delta)]
                 self._add_digests(pid, items)
                 folded += delta.n
+            kept = self._hours.get(pid)
+            if kept is not None and rolled is not None:
+                spec, from_ms = kept
+                for d in sorted({h - h % DAY_MS for h in hours if from_ms <= h < rolled
+                                 and (pruned is None or h >= pruned)}):
+                    self._redo_sla_hours_day(pid, spec, d, min(d + DAY_MS, rolled))
             self.conn.commit()
             return folded
         except BaseException:
             self.conn.rollback()
             raise
+
+    def _redo_sla_hours_day(self, pid: int, spec: str, day: int, end: int) -> None:
+        """Rebuild a UTC day's SLA-hours digest from its raw checks up to `end` (late checks
+        came), and give its month the difference (checks are only ever added there)."""
+        rows = self.conn.execute(
+            "SELECT ts_ms, latency_ms FROM checks WHERE probe_id = ? AND ts_ms >= ? AND"
+            " ts_ms < ? AND ok = 1 AND latency_ms IS NOT NULL ORDER BY ts_ms",
+            (pid, day, end)).fetchall()
+        new = LatencyDigest.of(_values_in(rows, hours_ms(spec, day, end)))
+        row = self.conn.execute("SELECT digest FROM latency_rollups WHERE probe_id = ? AND"
+                                " level = 3 AND start_ms = ?", (pid, day)).fetchone()
+        old = LatencyDigest.decode(row[0]) if row is not None else LatencyDigest()
+        self.conn.execute("DELETE FROM latency_rollups WHERE probe_id = ? AND level = 3"
+                          " AND start_ms = ?", (pid, day))
+        self._add_digests(pid, [(3, day, new), (4, month_start_ms(day), new.minus(old))])
 
     def prune(self, before: float, *, batch_days: int = 31) -> int:
         """Delete successful raw checks older than `before`, keeping what reports need.
@@ -1191,7 +1292,7 @@ class Store:
     def _coarsen(self, pid: int, lo: int, to: int) -> None:
         """Digests of time now pruned ([lo, to), and before): hours before `to` dropped;
         days and months that end by `to` keep counts only."""
-        self.conn.execute("DELETE FROM latency_rollups WHERE probe_id = ? AND level = 0"
+        self.conn.execute("DELETE FROM latency_rollups WHERE probe_id = ? AND level IN (0, 3, 4)"
                           " AND start_ms < ?", (pid, to))
         rows = self.conn.execute(
             "SELECT level, start_ms, digest FROM latency_rollups WHERE probe_id = ? AND"
@@ -1267,6 +1368,53 @@ def _runs(starts: list[int], step: int) -> list[tuple[int, int]]:
     return out
 
 
+def _values_in(rows: list[tuple[int, float]], ranges: Iterable[tuple[int, int]]) -> list[float]:
+    """The values of (ts_ms, value) rows, in time order, whose ts_ms lies in one of the
+    sorted [a, b) ranges."""
+    out: list[float] = []
+    i, n = 0, len(rows)
+    for a, b in ranges:
+        while i < n and rows[i][0] < a:
+            i += 1
+        while i < n and rows[i][0] < b:
+            out.append(rows[i][1])
+            i += 1
+    return out
+
+
+def _split_at_days(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted [a, b) ms ranges cut at UTC day boundaries."""
+    out: list[tuple[int, int]] = []
+    for a, b in ranges:
+        while a < b:
+            cut = min(b, a - a % DAY_MS + DAY_MS)
+            out.append((a, cut))
+            a = cut
+    return out
+
+
+def _sla_hours_digests(spec: str, lo: int, hi: int, rows: list[tuple[int, float]],
+                       ) -> list[tuple[int, int, LatencyDigest]]:
+    """(level, start, digest) of the rows (ts_ms order) of [lo, hi), a part of one UTC month,
+    inside the hours: per UTC day (3) and for the month (4)."""
+    by_day: dict[int, list[float]] = {}
+    i, n = 0, len(rows)
+    for a, b in _split_at_days(hours_ms(spec, lo, hi)):
+        while i < n and rows[i][0] < a:
+            i += 1
+        j = i
+        while j < n and rows[j][0] < b:
+            j += 1
+        if j > i:
+            by_day.setdefault(a - a % DAY_MS, []).extend([v for _, v in rows[i:j]])
+        i = j
+    out = [(3, d, LatencyDigest.of(v)) for d, v in by_day.items()]
+    if out:
+        out.append((4, month_start_ms(lo), LatencyDigest.of(
+            v for vals in by_day.values() for v in vals)))
+    return out
+
+
 class RollupLatency:
     """One probe's latencies for a report, read from rollups and raw checks.
 
@@ -1280,10 +1428,12 @@ class RollupLatency:
 
     def __init__(self, store: Store, pid: int | None, period: tuple[float, float], *,
                  known: tuple[tuple[int | None, int | None], list[int]] | None = None,
-                 shared: _SharedReads | None = None):
+                 shared: _SharedReads | None = None, hours: tuple[str, int] | None = None):
         # known: (rollup_marks, dirty_hours) of pid already read; shared: reads shared with
-        # other probes of the same eligible time (Store.latency_readers)
+        # other probes of the same eligible time (Store.latency_readers); hours: the
+        # (spec, from_ms) of SLA-hours digests kept for pid, when they are the report's
         self.store, self.pid, self.period = store, pid, period
+        self.hours = hours
         self.marks: tuple[int | None, int | None] = (None, None)
         self.late: list[int] = []  # dirty hours in pruned time: their raw checks are extra
         self._shared = shared
@@ -1312,6 +1462,110 @@ class RollupLatency:
             return got
         if self.pid is None:
             return LatencyDigest()
+        if holes == 2 and self.hours is not None:
+            got = self._with_sla_hours(key)
+            if got is not None:
+                self._cache[key] = got
+                return got
+        return self._plain(key, holes)
+
+    def _with_sla_hours(self, key: tuple[tuple[float, float], ...]) -> LatencyDigest | None:
+        """`digest(key)` from SLA-hours digests (levels 3 and 4) where they hold the eligible
+        time but for a few hours (maintenance inside the hours), the rest the plain way;
+        None when they cannot serve (time not inside the hours, late checks in pruned time).
+
+        A UTC month (else day) in rolled-up, unpruned time since `from_ms` is read as its
+        SLA-hours digest less the hours' parts that are not eligible: each hour touching
+        them is taken away (its digest when wholly inside the hours, else its raw
+        checks there) and its eligible part read raw, as `decompose` does for plain
+        blocks; extremes the subtraction cannot tell come from the plain path."""
+        assert self.hours is not None and self.pid is not None
+        spec, from_ms = self.hours
+        rolled, pruned = self.marks
+        if rolled is None or self.late:
+            return None
+        eligible = tuple((a, b) for a, b in ((_first_ms(s), _first_ms(e)) for s, e in key)
+                         if a < b)
+        if not eligible:
+            return None
+        # the hours over whole UTC months around the eligible time: blocks are whole
+        inside = hours_ms(spec, month_start_ms(eligible[0][0]),
+                          next_month_ms(month_start_ms(eligible[-1][1] - 1)))
+        if subtract(eligible, inside):  # not a part of the hours: nothing to gain here
+            return None
+        first = max(from_ms, pruned if pruned is not None else from_ms)
+        parts: list[LatencyDigest] = []
+        raw: list[tuple[int, int]] = []
+        used: list[tuple[int, int]] = []
+        m = month_start_ms(max(eligible[0][0], first))
+        while m < eligible[-1][1]:
+            m1 = next_month_ms(m)
+            got = self._block_less_hours(4, m, m1, eligible, inside, MONTH_HOLES) \
+                if m >= first and m1 <= rolled else None
+            if got is None:
+                for d in range(max(m, first), min(m1, rolled - rolled % DAY_MS), DAY_MS):
+                    if d + DAY_MS <= eligible[0][0]:
+                        continue
+                    one = self._block_less_hours(3, d, d + DAY_MS, eligible, inside, DAY_HOLES)
+                    if one is not None:
+                        parts.append(one[0])
+                        raw += one[1]
+                        used.append((d, d + DAY_MS))
+            else:
+                parts.append(got[0])
+                raw += got[1]
+                used.append((m, m1))
+            m = m1
+        if not used:
+            return None
+        rest = tuple((a / 1000, b / 1000) for a, b in subtract(eligible, normalize(used)))
+        if rest:
+            parts.append(self._plain(rest, 2))
+        if raw:
+            shared = self._shared
+            ranges = tuple((int(a), int(b)) for a, b in normalize(raw))
+            values = shared.raw(self.pid, ranges) if shared is not None \
+                else self.store.raw_latencies_in(self.pid, list(ranges))
+            if values:
+                parts.append(LatencyDigest.of(values))
+        return LatencyDigest.merged(parts)
+
+    def _block_less_hours(self, level: int, b0: int, b1: int, eligible: Intervals,
+                          inside: Intervals, limit: int,
+                          ) -> tuple[LatencyDigest, list[tuple[int, int]]] | None:
+        """The SLA-hours block [b0, b1) of `level` less its hours' parts that are not
+        eligible, and the raw ranges to add back; None when eligible time misses it or
+        more than `limit` hours would be taken away."""
+        el = clip(eligible, b0, b1)
+        if not el:
+            return None
+        gaps = subtract(clip(inside, b0, b1), el)
+        hours: list[int] = []
+        for g0, g1 in gaps:
+            h = int(g0) - int(g0) % HOUR_MS
+            while h < g1:
+                if not hours or hours[-1] != h:
+                    hours.append(h)
+                h += HOUR_MS
+            if len(hours) > limit:
+                return None
+        self._load(level, [b0])
+        block = self._blocks[(level, b0)]
+        if not hours:
+            return block, []
+        whole = [h for h in hours if clip(inside, h, h + HOUR_MS) == ((h, h + HOUR_MS),)]
+        self._load(0, whole)
+        holes = [self._blocks[(0, h)] for h in whole]
+        part_hours = [r for h in hours if h not in whole for r in clip(inside, h, h + HOUR_MS)]
+        if part_hours:
+            holes.append(LatencyDigest.of(self.store.raw_latencies_in(self.pid, part_hours)))  # type: ignore[arg-type]
+        back = [(int(a), int(b)) for h in hours for a, b in clip(el, h, h + HOUR_MS)]
+        fine = tuple((a / 1000, b / 1000) for a, b in el)
+        return LatencyDigest.holed(block, holes, lambda: self._plain(fine, 2)), back
+
+    def _plain(self, key: tuple[tuple[float, float], ...], holes: int) -> LatencyDigest:
+        """`digest(key)` from hour, day and month digests and raw checks (see `decompose`)."""
+        assert self.pid is not None
         pid, store = self.pid, self.store
         blocks = decompose_shared(key, self.marks[0], self.marks[1], self.period, holes=holes)
         parts: list[LatencyDigest] = []
