@@ -28,7 +28,8 @@ END = datetime(2026, 11, 6, tzinfo=UTC).timestamp()  # across Berlin's DST end (
 NOW = END + 3600
 
 
-def _config(db: Path, office: str = "Mon-Fri 08:00-18:00", zone: str = "Europe/Berlin"):
+def _config(db: Path, office: str = "Mon-Fri 08:00-18:00", zone: str = "Europe/Berlin",
+            weekly: str = "FREQ=WEEKLY;BYDAY=TU;BYHOUR=9;BYMINUTE=30"):
     text = f'''
 [agent]
 name = "a1"
@@ -91,7 +92,7 @@ port = 4
 
 [[maintenance]]
 id = "weekly"
-rrule = "FREQ=WEEKLY;BYDAY=TU;BYHOUR=9;BYMINUTE=30"
+rrule = "{weekly}"
 duration = "45m"
 
 [[maintenance]]
@@ -155,10 +156,10 @@ PERIODS = [
 ]
 
 
-def _reports(db: Path, config) -> list[str]:
+def _reports(db: Path, config, periods=PERIODS) -> list[str]:
     out = []
     with Store(db, readonly=True) as store:
-        for a, b in PERIODS:
+        for a, b in periods:
             r = build_report(config, store, datetime.fromisoformat(a).timestamp(),
                              datetime.fromisoformat(b).timestamp(), NOW)
             out.append(json.dumps(report_to_dict(r), sort_keys=True))
@@ -248,19 +249,40 @@ def test_changed_hours_drop_the_old_digests_and_old_time_is_read_hour_by_hour(tm
     assert _reports(kept, old) == _reports(plain, old)
 
 
-def test_retention_drops_sla_hours_digests_of_pruned_time_and_reports_still_agree(
+def test_retention_keeps_sla_hours_digests_as_counts_and_reads_exactly_the_hours(
         tmp_path) -> None:
-    kept, plain, config = _pair(tmp_path, _checks(8, START, END))
+    # the weekly window on Sundays at 03:00: outside every SLA's hours, so pruned months and
+    # days have nothing to take away
+    kept, plain, config = _pair(tmp_path, _checks(8, START, END),
+                                weekly="FREQ=WEEKLY;BYDAY=SU;BYHOUR=3;BYMINUTE=0")
+    periods = [("2026-09-21T00:00:00Z", "2026-10-06T00:00:00Z"),
+               ("2026-09-28T00:00:00+02:00", "2026-10-05T00:00:00+02:00")]
+    before = [json.loads(r) for r in _reports(kept, config, periods)]
     horizon = datetime(2026, 10, 16, 7, tzinfo=UTC).timestamp()
     for db in (kept, plain):
         with Store(db) as s:
             s.prune(horizon)
     c = sqlite3.connect(kept)
-    left = c.execute("SELECT min(start_ms) FROM latency_rollups WHERE level IN (3, 4)"
-                     ).fetchone()[0]
+    old = c.execute("SELECT digest FROM latency_rollups WHERE level IN (3, 4) AND start_ms < ?",
+                    (int(datetime(2026, 10, 1, tzinfo=UTC).timestamp() * 1000),)).fetchall()
     c.close()
-    assert left >= datetime(2026, 10, 16, tzinfo=UTC).timestamp() * 1000
-    assert _reports(kept, config) == _reports(plain, config)
+    assert old and all(not blob[1] & 1 for (blob,) in old)  # kept, counts only
+    after = [json.loads(r) for r in _reports(kept, config, periods)]
+    whole_days = [json.loads(r) for r in _reports(plain, config, periods)]
+    closer = 0
+    for b, a, w in zip(before, after, whole_days, strict=True):
+        for eb, ea, ew in zip(b["probes"] + b["clients"], a["probes"] + a["clients"],
+                              w["probes"] + w["clients"], strict=True):
+            for k in ("availability", "down_seconds", "unknown_seconds", "incidents"):
+                assert ea[k] == eb[k] == ew[k], (eb["id"], k)
+            for q in ("p50", "p95", "p99"):
+                x, y, z = eb["latency_ms"][q], ea["latency_ms"][q], ew["latency_ms"][q]
+                if x is None:
+                    continue
+                # bucket representatives of exactly the hours' checks: within one bucket
+                assert abs(y - x) <= 0.011 * x, (eb["id"], q, x, y)
+                closer += abs(y - x) < abs(z - x)
+    assert closer > 0  # where the plain path's whole days (all hours) moved a percentile
 
 
 @pytest.mark.parametrize("seed", [11, 12])

@@ -1172,6 +1172,7 @@ class Store:
         self._begin()
         try:
             rolled, pruned = self.rollup_marks(pid)
+            kept = self._hours.get(pid)
             folded = 0
             for h in hours:
                 self.conn.execute("DELETE FROM rollup_dirty WHERE probe_id = ? AND hour_ms = ?",
@@ -1187,11 +1188,17 @@ class Store:
                 if pruned is not None and h < pruned:
                     # raw successful checks here were pruned: those left came late, uncounted
                     delta = LatencyDigest.of(values)
-                    self.conn.execute("DELETE FROM checks WHERE probe_id = ? AND ts_ms >= ?"
-                                      " AND ts_ms < ? AND ok = 1", (pid, h, end))
                     items = [(1, h - h % DAY_MS, delta), (2, month_start_ms(h), delta)]
                     if row is not None:
                         items.append((0, h, delta))
+                    if kept is not None and h >= kept[1]:
+                        rows = self.conn.execute(
+                            "SELECT ts_ms, latency_ms FROM checks WHERE probe_id = ? AND"
+                            " ts_ms >= ? AND ts_ms < ? AND ok = 1 AND latency_ms IS NOT NULL"
+                            " ORDER BY ts_ms", (pid, h, end)).fetchall()
+                        items += _sla_hours_digests(kept[0], h, end, rows)
+                    self.conn.execute("DELETE FROM checks WHERE probe_id = ? AND ts_ms >= ?"
+                                      " AND ts_ms < ? AND ok = 1", (pid, h, end))
                 else:
                     new = LatencyDigest.of(values)
                     delta = new.minus(old)
@@ -1202,7 +1209,6 @@ class Store:
                              (2, month_start_ms(h), delta)]
                 self._add_digests(pid, items)
                 folded += delta.n
-            kept = self._hours.get(pid)
             if kept is not None and rolled is not None:
                 spec, from_ms = kept
                 for d in sorted({h - h % DAY_MS for h in hours if from_ms <= h < rolled
@@ -1291,15 +1297,16 @@ class Store:
 
     def _coarsen(self, pid: int, lo: int, to: int) -> None:
         """Digests of time now pruned ([lo, to), and before): hours before `to` dropped;
-        days and months that end by `to` keep counts only."""
-        self.conn.execute("DELETE FROM latency_rollups WHERE probe_id = ? AND level IN (0, 3, 4)"
+        days and months (plain and SLA-hours) that end by `to` keep counts only."""
+        self.conn.execute("DELETE FROM latency_rollups WHERE probe_id = ? AND level = 0"
                           " AND start_ms < ?", (pid, to))
         rows = self.conn.execute(
             "SELECT level, start_ms, digest FROM latency_rollups WHERE probe_id = ? AND"
-            " ((level = 1 AND start_ms >= ? AND start_ms < ?) OR (level = 2 AND start_ms >= ?"
-            " AND start_ms < ?))", (pid, lo - DAY_MS, to, lo - 62 * DAY_MS, to)).fetchall()
+            " ((level IN (1, 3) AND start_ms >= ? AND start_ms < ?) OR (level IN (2, 4) AND"
+            " start_ms >= ? AND start_ms < ?))",
+            (pid, lo - DAY_MS, to, lo - 62 * DAY_MS, to)).fetchall()
         for level, start, blob in rows:
-            end = start + DAY_MS if level == 1 else next_month_ms(start)
+            end = start + DAY_MS if level in (1, 3) else next_month_ms(start)
             if end > to or not (blob[1] & 1):
                 continue
             self.conn.execute(
@@ -1474,11 +1481,13 @@ class RollupLatency:
         time but for a few hours (maintenance inside the hours), the rest the plain way;
         None when they cannot serve (time not inside the hours, late checks in pruned time).
 
-        A UTC month (else day) in rolled-up, unpruned time since `from_ms` is read as its
-        SLA-hours digest less the hours' parts that are not eligible: each hour touching
-        them is taken away (its digest when wholly inside the hours, else its raw
-        checks there) and its eligible part read raw, as `decompose` does for plain
-        blocks; extremes the subtraction cannot tell come from the plain path."""
+        A UTC month (else day) in rolled-up time since `from_ms` is read as its SLA-hours
+        digest less the hours' parts that are not eligible: each hour touching them is
+        taken away (its digest when wholly inside the hours, else its raw checks there)
+        and its eligible part read raw, as `decompose` does for plain blocks; extremes the
+        subtraction cannot tell come from the plain path. In pruned time (no hour digests
+        or raw checks left) only blocks with nothing to take away are read: counts only,
+        but of exactly the SLA hours, where the plain path takes whole days."""
         assert self.hours is not None and self.pid is not None
         spec, from_ms = self.hours
         rolled, pruned = self.marks
@@ -1493,7 +1502,7 @@ class RollupLatency:
                           next_month_ms(month_start_ms(eligible[-1][1] - 1)))
         if subtract(eligible, inside):  # not a part of the hours: nothing to gain here
             return None
-        first = max(from_ms, pruned if pruned is not None else from_ms)
+        first = from_ms
         parts: list[LatencyDigest] = []
         raw: list[tuple[int, int]] = []
         used: list[tuple[int, int]] = []
@@ -1549,6 +1558,8 @@ class RollupLatency:
                 h += HOUR_MS
             if len(hours) > limit:
                 return None
+        if hours and self.marks[1] is not None and b0 < self.marks[1]:
+            return None  # pruned: no hour digests or raw checks left to take away or add back
         self._load(level, [b0])
         block = self._blocks[(level, b0)]
         if not hours:
