@@ -348,3 +348,31 @@ def test_holed_month_finds_a_min_left_only_in_a_day_with_a_hole(tmp_path):
         assert got.values_summary() == (len(checks) - 30, 10.01, 10.02)
         assert got == LatencyDigest.of([c.latency_ms for c in checks
                                         if not hole[0] <= c.ts < hole[1]])
+
+
+def test_a_large_digest_does_not_search_holed_blocks_and_stays_within_half_a_percent(
+        tmp_path, monkeypatch):
+    """Past EXACT_UP_TO values a holed block's uncertain extremes are not looked for: the
+    percentile is the bucket's representative (within 0.5 %), and a bucket of one repeated
+    value stays exact (what is left of it is that value)."""
+    import slaprobe.latency_digest as ld
+
+    rnd = random.Random(5)
+    checks = [Check("web", t, True, round(rnd.lognormvariate(2.5, 0.3), 3), None, 120.0, "a1")
+              for t in range(int(START), int(END), 120)]
+    flat = [Check("db", t, True, 12.5, None, 120.0, "a1") for t in range(int(START), int(END), 120)]
+    d = START + 86400 * 9
+    eligible = ((START, d + 3600 * 4), (d + 3600 * 5 + 1800, END))
+    with Store(tmp_path / "s.db") as store:
+        store.insert_checks(checks + flat)
+        store.roll_up(NOW)
+        want = LatencyDigest.of([c.latency_ms for c in checks
+                                 if any(a <= c.ts < b for a, b in eligible)])
+        exact = [want.quantile(p) for p in (1, 50, 95, 99, 100)]
+        monkeypatch.setattr(ld, "EXACT_UP_TO", 100)
+        got = store.latency_reader("web", START, END).digest(eligible)
+        assert list(got.counts) == list(want.counts)
+        for p, x in zip((1, 50, 95, 99, 100), exact, strict=True):
+            assert abs(got.quantile(p) - x) <= ld.ALPHA * x * 1.0001, (p, x)
+        same = store.latency_reader("db", START, END).digest(eligible)
+        assert [same.quantile(p) for p in (1, 50, 99, 100)] == [12.5] * 4

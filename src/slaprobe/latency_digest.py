@@ -17,6 +17,10 @@ the set, and a report reads the same figures from rollups as from raw checks.
   clamped to [min, max]. So data with at most two values per bucket (every
   small or discrete set) gives the exact nearest-rank value; otherwise the
   value is within 0.5 %. A coarse bucket answers with its representative.
+  A digest of more than EXACT_UP_TO values (a month of checks at 60 s) does not
+  search a holed block (`holed`) for the extremes a taken-away part may have
+  held: that bucket answers with its representative, unless it holds one
+  repeated value (then exact), so a year's report stays cheap.
 - `count_at_most(t)`: exact for buckets wholly on one side of t; in the one
   bucket that holds t: all of it when its max <= t, none when its min > t,
   else an estimate, linear between min and max (rounded half up, kept between 1
@@ -54,6 +58,7 @@ _LOG_GAMMA = math.log(GAMMA)
 _INV_LOG_GAMMA = 1.0 / _LOG_GAMMA
 LOW, HIGH = 1e-3, 1e12  # values outside go to the edge buckets (extremes stay exact)
 VERSION = 1
+EXACT_UP_TO = 50_000  # values: a larger digest does not search a holed block for extremes
 _HEAD = struct.Struct("<BBiI")
 _BIG = sys.byteorder == "big"
 _INF = float("inf")
@@ -184,7 +189,7 @@ class _HoledPart:
         self.base, self.counts, self.block, self.holes, self.fine = base, counts, block, holes, fine
         self._fine: HasExtremes | None = None
 
-    def extremes(self, key: int) -> tuple[float, float] | None | bool:
+    def extremes(self, key: int, deep: bool = True) -> tuple[float, float] | None | bool:
         i = key - self.base
         if i < 0 or i >= len(self.counts) or not self.counts[i]:
             return False
@@ -192,6 +197,8 @@ class _HoledPart:
         known: tuple[float | None, float | None] = (None, None)
         if e is not None:
             lo, hi = e
+            if lo == hi:
+                return lo, hi
             lo_ok = hi_ok = True
             for h in self.holes:
                 x = h.extremes(key)
@@ -204,6 +211,8 @@ class _HoledPart:
                 return lo, hi
             # a side no hole can hold is exact already: only the other is looked for
             known = (lo if lo_ok else None, hi if hi_ok else None)
+        if not deep:
+            return None
         if self._fine is None:
             self._fine = self.fine()
         one_side = getattr(self._fine, "extremes_knowing", None)
@@ -363,12 +372,13 @@ class LatencyDigest:
         want: dict[int, list[float]] = {k: [_INF, -_INF, 0] for k in keys if k not in cache}
         if not want:
             return
+        deep = self.n <= EXACT_UP_TO
         for p in self._parts:
             base, n = p.base, len(p.counts)
             for k, acc in want.items():
                 if acc[2] == 2 or not 0 <= k - base < n:
                     continue
-                e = p.extremes(k)
+                e = p.extremes(k, deep) if isinstance(p, _HoledPart) else p.extremes(k)
                 if e is False:
                     continue
                 if e is None or e is True:
