@@ -807,7 +807,8 @@ def synth_checks(n_probes: int, start: float, end: float, interval: float, seed:
         yield batch
 
 
-def fill(db: Path, n_probes: int, start: float, end: float, seed: int) -> dict:
+def fill(db: Path, n_probes: int, start: float, end: float, seed: int,
+         config: Path | None = None) -> dict:
     from slaprobe.store import Store
 
     t0 = time.perf_counter()
@@ -818,9 +819,15 @@ def fill(db: Path, n_probes: int, start: float, end: float, seed: int) -> dict:
             store.insert_checks(batch)
             rows += len(batch)
         secs = time.perf_counter() - t0
-        # The daemon folds each completed hour's latencies into digests every minute;
-        # a history inserted at once is folded here, timed apart.
+        # The daemon folds each completed hour's latencies into digests every minute,
+        # with its configuration's SLA hours; a history inserted at once is folded here,
+        # timed apart.
         t1 = time.perf_counter()
+        if config is not None:
+            from slaprobe.config import load_config
+            from slaprobe.hours import probe_hours_specs
+
+            store.set_sla_hours(probe_hours_specs(load_config(config)))
         folded = store.roll_up(end)
         roll = time.perf_counter() - t1
     finally:
@@ -829,12 +836,13 @@ def fill(db: Path, n_probes: int, start: float, end: float, seed: int) -> dict:
             "days": (end - start) / 86400, "rollup_seconds": roll, "rolled_up": folded}
 
 
-def time_cli(py: str, args: list[str], reps: int) -> dict:
+def time_cli(py: str, args: list[str], reps: int, env: dict[str, str] | None = None) -> dict:
     times = []
     size = 0
     for _ in range(reps):
         t0 = time.perf_counter()
-        r = subprocess.run([py, "-m", "slaprobe", *args], capture_output=True, timeout=600)
+        r = subprocess.run([py, "-m", "slaprobe", *args], capture_output=True, timeout=600,
+                           env=None if env is None else {**os.environ, **env})
         times.append(time.perf_counter() - t0)
         if r.returncode not in (0, 1):
             raise RuntimeError(f"slaprobe {' '.join(args)} exited {r.returncode}: "
@@ -867,18 +875,26 @@ def bench_reports(ctx: dict) -> dict:
     d = work / "reports"
     d.mkdir(exist_ok=True)
     reps = a.report_reps
+    # From 200 probes on a report runs a process per core (report_shards); the sizes here
+    # are smaller, so the runs that are extrapolated to 1,000 probes are told to shard as
+    # 1,000 probes would be, and the slope is the per-probe cost with that many processes.
+    from slaprobe.report_shards import WORKERS_ENV, worker_count
+
+    workers = worker_count(1000, {})
+    shard = {WORKERS_ENV: str(workers)}
+    res["report_workers"] = workers
 
     # -- a month (and this month so far, for status) -------------------------------
     pm = a.month_probes
     mdb = d / "month.db"
-    log(f"bench 4: filling {mdb.name}: {pm} probes x 60 s from {prev_month:%Y-%m-%d} to now")
-    res["month_fill"] = fill(mdb, pm, prev_month.timestamp(), now, seed=1)
-    log(f"  {res['month_fill']['rows']:,} checks in {res['month_fill']['seconds']:.1f} s "
-        f"({res['month_fill']['rows_per_s']:,.0f} checks/s via Store.insert_checks)")
     q = max(1, pm // 4)
     cfg_full, cfg_q = d / "month-full.toml", d / "month-quarter.toml"
     report_config(cfg_full, mdb, pm)
     report_config(cfg_q, mdb, q)
+    log(f"bench 4: filling {mdb.name}: {pm} probes x 60 s from {prev_month:%Y-%m-%d} to now")
+    res["month_fill"] = fill(mdb, pm, prev_month.timestamp(), now, seed=1, config=cfg_full)
+    log(f"  {res['month_fill']['rows']:,} checks in {res['month_fill']['seconds']:.1f} s "
+        f"({res['month_fill']['rows_per_s']:,.0f} checks/s via Store.insert_checks)")
     res["cli_startup"] = time_cli(py, ["check", "--config", str(cfg_q)], reps)
     month = {}
     for label, cfg, n in (("quarter", cfg_q, q), ("full", cfg_full, pm)):
@@ -886,7 +902,7 @@ def bench_reports(ctx: dict) -> dict:
         month[label] = {
             "probes": n,
             "report": time_cli(py, ["report", "--config", str(cfg), "--db", str(mdb),
-                                    "--period", period, "--format", "json"], reps),
+                                    "--period", period, "--format", "json"], reps, shard),
             "status": time_cli(py, ["status", "--config", str(cfg), "--db", str(mdb),
                                     "--json"], reps),
         }
@@ -903,19 +919,20 @@ def bench_reports(ctx: dict) -> dict:
     ydb = d / "year.db"
     log(f"bench 4: filling {ydb.name}: {py_n} probes x 60 s, {year_start:%Y-%m-%d} to "
         f"{month_start:%Y-%m-%d}")
-    res["year_fill"] = fill(ydb, py_n, year_start.timestamp(), month_start.timestamp(), seed=2)
-    log(f"  {res['year_fill']['rows']:,} checks in {res['year_fill']['seconds']:.1f} s")
     yq = max(1, py_n // 4)
     ycfg_full, ycfg_q = d / "year-full.toml", d / "year-quarter.toml"
     report_config(ycfg_full, ydb, py_n)
     report_config(ycfg_q, ydb, yq)
+    res["year_fill"] = fill(ydb, py_n, year_start.timestamp(), month_start.timestamp(), seed=2,
+                            config=ycfg_full)
+    log(f"  {res['year_fill']['rows']:,} checks in {res['year_fill']['seconds']:.1f} s")
     span = ["--from", year_start.strftime("%Y-%m-%d"), "--to", month_start.strftime("%Y-%m-%d")]
     year = {}
     for label, cfg, n in (("quarter", ycfg_q, yq), ("full", ycfg_full, py_n)):
         log(f"bench 4: report a year ({n} probes, all raw checks kept)")
         year[label] = {"probes": n, "report": time_cli(
             py, ["report", "--config", str(cfg), "--db", str(ydb), *span, "--format", "json"],
-            reps)}
+            reps, shard)}
     res["year_raw"] = {**year, "report_at_1000": extrapolate(
         yq, year["quarter"]["report"]["median_s"], py_n, year["full"]["report"]["median_s"],
         1000)}
@@ -934,7 +951,7 @@ def bench_reports(ctx: dict) -> dict:
         log(f"bench 4: report a year ({n} probes, raw checks for the last {keep_days} d only)")
         year[label] = {"probes": n, "report": time_cli(
             py, ["report", "--config", str(cfg), "--db", str(ydb), *span, "--format", "json"],
-            reps)}
+            reps, shard)}
     res["year_pruned"] = {**year, "keep_raw_days": keep_days, "report_at_1000": extrapolate(
         yq, year["quarter"]["report"]["median_s"], py_n, year["full"]["report"]["median_s"],
         1000)}
@@ -1310,7 +1327,12 @@ def write_results_md(r: dict, table: list[list[str]]) -> None:
                   "`Store.roll_up` (the daemon does this every minute for the hours just "
                   f"ended): month DB {mf.get('rollup_seconds', 0):.1f} s, year DB "
                   f"{yf.get('rollup_seconds', 0):.1f} s. Reports read the digests for rolled-up "
-                  "hours and raw checks for the rest.", "",
+                  "hours (and the SLA-hours digests of the office-hours probes) and raw checks "
+                  "for the rest.", "",
+                  f"Report runs are told to use {b4.get('report_workers', 1)} processes "
+                  "(SLAPROBE_REPORT_WORKERS), as a report of 1,000 probes on this machine does "
+                  "by itself (from 200 probes on, one per core), so the extrapolated slope is "
+                  "the per-probe wall time with that many processes.", "",
                   f"CLI start-up (`slaprobe check`, small config): "
                   f"{b4['cli_startup']['median_s']:.2f} s.", "",
                   "| command | probes | wall s (median) | est. at 1,000 probes | fixed s | "

@@ -175,7 +175,7 @@ def _used_levels(db: Path) -> dict[int, int]:
 
 
 def test_sla_hours_digests_hold_exactly_the_checks_inside_the_hours(tmp_path) -> None:
-    kept, _, config = _pair(tmp_path, _checks(1, START, END))
+    kept, _, _ = _pair(tmp_path, _checks(1, START, END))
     spec = hours_spec("Mon-Sat 08:30-17:15", "Asia/Kolkata")  # half-hour offsets: partial hours
     c = sqlite3.connect(kept)
     pid = c.execute("SELECT id FROM probes WHERE name = 'b-api'").fetchone()[0]

@@ -160,7 +160,7 @@ def _received(data: bytes, pid: int) -> ReportParts:
     """A worker's parts, or its error raised here."""
     if not data:
         raise StoreError(f"report worker {pid} ended without a result")
-    got = pickle.loads(data)  # noqa: S301 - our own child, through our own pipe
+    got = pickle.loads(data)  # our own child, through our own pipe
     if got[0] == "ok":
         return got[1]  # type: ignore[no-any-return]
     raise (InputError if got[1] == "InputError" else StoreError)(got[2])
