@@ -195,3 +195,23 @@ def test_rollup_blobs_reads_runs_of_hours_as_range_scans(tmp_path, pick):
         assert len(seen) == 1
         if pick == "office":
             assert seen[0].count("UNION ALL") == 5 and " IN (" not in seen[0]
+
+
+def test_the_newest_migration_is_the_one_a_store_checks_before_skipping_them(tmp_path):
+    """A writable Store imports sqlite-utils' migrations only when the newest one is not
+    recorded: that name must be the last migration schema.py registers."""
+    from slaprobe import schema, store
+
+    assert schema.migrations._migrations[-1].name == store.LATEST_MIGRATION
+    with Store(tmp_path / "s.db"):
+        pass
+    conn = sqlite3.connect(tmp_path / "s.db")
+    assert store._schema_is_current(conn)
+    conn.execute("DELETE FROM _sqlite_migrations WHERE name = ?", (store.LATEST_MIGRATION,))
+    conn.execute("DROP TABLE rollup_hours")
+    conn.commit()
+    assert not store._schema_is_current(conn)
+    conn.close()
+    with Store(tmp_path / "s.db") as s:  # migrated again
+        assert s.sla_hours() == {}
+        assert s._has_table("rollup_hours")
