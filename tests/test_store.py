@@ -203,6 +203,7 @@ def test_the_newest_migration_is_the_one_a_store_checks_before_skipping_them(tmp
     from slaprobe import schema, store
 
     assert schema.migrations._migrations[-1].name == store.LATEST_MIGRATION
+    assert len(schema.migrations._migrations) == store.MIGRATIONS
     with Store(tmp_path / "s.db"):
         pass
     conn = sqlite3.connect(tmp_path / "s.db")

@@ -273,10 +273,7 @@ class LatencyDigest:
             return out
         counts = list(block.counts)
         for h in holes:
-            for i, c in enumerate(h.counts):
-                j = h.base + i - block.base
-                if c and 0 <= j < len(counts):
-                    counts[j] = max(0, counts[j] - c)
+            _take_away(counts, block.base, h)
         out.base, out.counts = block.base, counts
         out._parts = [_HoledPart(block.base, counts, block, holes, fine)]  # type: ignore[list-item]
         out._trim()
@@ -308,12 +305,7 @@ class LatencyDigest:
         if not self.counts:
             return out
         counts = list(self.counts)
-        for i, c in enumerate(other.counts):
-            j = other.base + i - self.base
-            if c and 0 <= j < len(counts):
-                counts[j] = max(0, counts[j] - c)
-            elif c:
-                pass  # not in self: nothing to take away
+        _take_away(counts, self.base, other)  # what is not in self: nothing to take away
         out.base, out.counts, out._parts = self.base, counts, list(self._parts)
         out._trim()
         return out
@@ -653,6 +645,19 @@ def _sum_counts(lo: int, hi: int, items: list[tuple[int, Sequence[int]]]) -> lis
         chunks += (zeros[:size * off], c.tobytes(), zeros[:size * (width - off - len(c))])
     one.frombytes(b"".join(chunks))
     return [sum(one[j::width]) for j in range(width)]
+
+
+def _take_away(counts: list[int], base: int, other: LatencyDigest) -> None:
+    """counts (dense from bucket `base`) less other's counts, bucket by bucket, floored at
+    0; other's buckets outside the range are ignored. One slice at a time, not per bucket."""
+    lo = max(base, other.base)
+    hi = min(base + len(counts), other.base + len(other.counts))
+    if lo >= hi:
+        return
+    a, b = lo - base, lo - other.base
+    n = hi - lo
+    counts[a:a + n] = [x - y if x > y else 0
+                       for x, y in zip(counts[a:a + n], other.counts[b:b + n], strict=True)]
 
 
 def _rank(p: float, n: int) -> int:

@@ -64,15 +64,18 @@ from .latency_digest import (
 from .spans import Span
 
 LATEST_MIGRATION = "m010_sla_hours_rollups"  # the last in schema.py (a test checks)
+MIGRATIONS = 10  # how many schema.py has
 
 
 def _schema_is_current(conn: sqlite3.Connection) -> bool:
-    """Whether the newest migration is recorded as applied (so none is pending)."""
+    """Whether every migration, the newest too, is recorded as applied (none is pending)."""
     try:
-        return conn.execute("SELECT 1 FROM _sqlite_migrations WHERE migration_set = 'slaprobe'"
-                            " AND name = ?", (LATEST_MIGRATION,)).fetchone() is not None
+        n, latest = conn.execute(
+            "SELECT count(*), sum(name = ?) FROM _sqlite_migrations"
+            " WHERE migration_set = 'slaprobe'", (LATEST_MIGRATION,)).fetchone()
     except sqlite3.OperationalError:  # no such table: a new or pre-migrations database
         return False
+    return bool(n == MIGRATIONS and latest)
 
 
 def _continues(seg: tuple[int, int, int, int, int], ts_ms: int, ok: int) -> bool:
