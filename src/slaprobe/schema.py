@@ -268,6 +268,16 @@ def m010_sla_hours_rollups(db: Database) -> None:
     )
 
 
+@migrations()
+def m011_failed_checks_covering_index(db: Database) -> None:
+    """The failed checks' partial index also holds what reports read of them (agent,
+    interval, error, and ok, which SQLite needs to see it as covering), so reading a
+    year's failed checks never visits the table."""
+    db.execute("DROP INDEX IF EXISTS checks_failed")
+    db.execute("CREATE INDEX checks_failed ON checks (probe_id, ts_ms, agent_id, interval_ms,"
+               " error, ok) WHERE ok = 0")
+
+
 def _migrate_latency_hist(conn: sqlite3.Connection) -> None:
     """latency_hist -> counts-only day and month digests (each old bucket at its middle value)."""
     row = conn.execute("SELECT value FROM meta WHERE key = 'pruned_before_ms'").fetchone()
@@ -304,5 +314,3 @@ def _coarse(counts: dict[int, int]) -> LatencyDigest:
         dense[k - base] += c
     return LatencyDigest.decode(_HEAD.pack(VERSION, 2 if max(dense) > 0xFFFF else 0, base,
                                            len(dense)) + LatencyDigest._pack_counts(dense))
-
-

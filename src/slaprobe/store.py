@@ -63,8 +63,8 @@ from .latency_digest import (
 )
 from .spans import Span
 
-LATEST_MIGRATION = "m010_sla_hours_rollups"  # the last in schema.py (a test checks)
-MIGRATIONS = 10  # how many schema.py has
+LATEST_MIGRATION = "m011_failed_checks_covering_index"  # the last in schema.py (tested)
+MIGRATIONS = 11  # how many schema.py has
 
 
 def _schema_is_current(conn: sqlite3.Connection) -> bool:
@@ -562,11 +562,16 @@ class Store:
         if pid is None:
             return []
         hint = " INDEXED BY checks_failed" if self._has_index("checks_failed") else ""
-        return self.conn.execute(
-            f"SELECT c.ts_ms / 1000.0, c.error, c.interval_ms / 1000.0, a.name FROM checks c{hint}"
-            " JOIN agents a ON a.id = c.agent_id WHERE c.probe_id = ? AND c.ts_ms >= ?"
-            " AND c.ts_ms < ? AND c.ok = 0 ORDER BY c.ts_ms, a.name",
-            (pid, int(round(start * 1000)), int(round(end * 1000)))).fetchall()
+        name = self._agent_names()
+        return [(ts, err, iv, name[aid]) for ts, err, iv, aid in self.conn.execute(
+            f"SELECT c.ts_ms / 1000.0, c.error, c.interval_ms / 1000.0, c.agent_id"
+            f" FROM checks c{hint} WHERE c.probe_id = ? AND c.ts_ms >= ? AND c.ts_ms < ?"
+            " AND c.ok = 0 ORDER BY c.ts_ms, c.agent_id",
+            (pid, int(round(start * 1000)), int(round(end * 1000))))]
+
+    def _agent_names(self) -> dict[int, str]:
+        """Agent id -> name (few rows: read whole, for mapping rows read without a join)."""
+        return dict(self.conn.execute("SELECT id, name FROM agents"))
 
     def failed_details_many(self, wanted: Iterable[tuple[str, float]], end: float,
                             ) -> dict[str, list[tuple[float, str | None, float, str]]]:
@@ -576,16 +581,16 @@ class Store:
         hi = int(round(end * 1000))
         out: dict[str, list[tuple[float, str | None, float, str]]] = {n: [] for n, _ in wanted}
         hint = " INDEXED BY checks_failed" if self._has_index("checks_failed") else ""
+        name = self._agent_names()
         for by_pid, values, flat in self._probe_chunks(
                 wanted, lambda lo: int(round(lo * 1000)), out):
             rows = self.conn.execute(
                 f"WITH w(pid, lo) AS (VALUES {values}) SELECT c.probe_id, c.ts_ms / 1000.0,"
-                f" c.error, c.interval_ms / 1000.0, a.name FROM w JOIN checks c{hint}"
+                f" c.error, c.interval_ms / 1000.0, c.agent_id FROM w JOIN checks c{hint}"
                 " ON c.probe_id = w.pid AND c.ts_ms >= w.lo AND c.ts_ms < ? AND c.ok = 0"
-                " JOIN agents a ON a.id = c.agent_id ORDER BY c.probe_id, c.ts_ms, a.name",
-                (*flat, hi))
-            for r in rows:
-                by_pid[r[0]].append(r[1:])
+                " ORDER BY c.probe_id, c.ts_ms, c.agent_id", (*flat, hi))
+            for pid, ts, err, iv, aid in rows:
+                by_pid[pid].append((ts, err, iv, name[aid]))
         return out
 
     def latencies(self, probe: str, start: float, end: float) -> list[tuple[float, float]]:
