@@ -190,8 +190,13 @@ def test_a_soak_of_200_probes_has_no_unbounded_growth(tmp_path, record_property)
     assert result.checks >= 200 * SOAK_SECONDS * 0.6
     assert rss < MAX_RSS_SLOPE_MB_PER_MIN, rss
     assert max(s.rss_mb for s in result.samples) < 200
+    first = result.samples[1:len(result.samples) // 2]  # after start-up
     half = result.samples[len(result.samples) // 2:]
-    assert max(s.fds for s in half) - min(s.fds for s in half) <= 4, [s.fds for s in half]
+    fds = [s.fds for s in result.samples]
+    # a leak raises the floor; the minute's roll-up and figures open connections for a
+    # moment (database, WAL and shm: 3 fds each), which only spikes it
+    assert min(s.fds for s in half) - min(s.fds for s in first) <= 2, fds
+    assert max(s.fds for s in half) - min(s.fds for s in half) <= 12, fds
     assert max(s.threads for s in result.samples) <= 12
 
 
