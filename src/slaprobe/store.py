@@ -960,7 +960,8 @@ class Store:
             "SELECT ts_ms, latency_ms FROM checks WHERE probe_id = ? AND ts_ms >= ? AND"
             " ts_ms < ? AND ok = 1 AND latency_ms IS NOT NULL ORDER BY ts_ms",
             (pid, day, end)).fetchall()
-        new = LatencyDigest.of(_values_in(rows, hours_ms(spec, day, end)))
+        got = _sla_hours_digests(spec, day, end, rows)  # [(3, day, d), (4, month, d)] or []
+        new = got[0][2] if got else LatencyDigest()
         row = self.conn.execute("SELECT digest FROM latency_rollups WHERE probe_id = ? AND"
                                 " level = 3 AND start_ms = ?", (pid, day)).fetchone()
         old = LatencyDigest.decode(row[0]) if row is not None else LatencyDigest()
@@ -1105,20 +1106,6 @@ def _runs(starts: list[int], step: int) -> list[tuple[int, int]]:
             a = s
         b = s
     out.append((a, b))
-    return out
-
-
-def _values_in(rows: list[tuple[int, float]], ranges: Iterable[tuple[int, int]]) -> list[float]:
-    """The values of (ts_ms, value) rows, in time order, whose ts_ms lies in one of the
-    sorted [a, b) ranges."""
-    out: list[float] = []
-    i, n = 0, len(rows)
-    for a, b in ranges:
-        while i < n and rows[i][0] < a:
-            i += 1
-        while i < n and rows[i][0] < b:
-            out.append(rows[i][1])
-            i += 1
     return out
 
 
