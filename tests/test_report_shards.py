@@ -170,6 +170,23 @@ def test_a_workers_error_is_raised_in_the_parent_as_its_kind() -> None:
         report_shards._received(pickle.dumps(("error", "InputError", "bad")), 1)
     with pytest.raises(StoreError, match="without a result"):
         report_shards._received(b"", 1)
+    with pytest.raises(RuntimeError, match="ZeroDivisionError"):  # a bug keeps its traceback
+        report_shards._received(pickle.dumps(("bug", "Traceback ...\nZeroDivisionError")), 1)
+
+
+def test_a_bug_in_a_worker_reaches_the_parent_with_its_traceback(fleet, monkeypatch) -> None:
+    config, db, _ = fleet
+    real = report_shards.report_parts
+    parent = os.getpid()
+
+    def broken_in_workers(*args, **kwargs):
+        if os.getpid() != parent:
+            raise ZeroDivisionError("in a worker")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(report_shards, "report_parts", broken_in_workers)
+    with pytest.raises(RuntimeError, match="ZeroDivisionError: in a worker"):
+        report_shards.sharded_report(config, db, START, END, NOW, workers=2)
 
 
 def test_small_reports_stay_in_process() -> None:

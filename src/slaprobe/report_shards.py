@@ -29,6 +29,7 @@ from __future__ import annotations
 import os
 import pickle
 import signal
+import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -129,6 +130,8 @@ def sharded_report(config: Config, db: Path, start: float, end: float, now: floa
                         payload = pickle.dumps(("ok", compute(share)), pickle.HIGHEST_PROTOCOL)
                     except (InputError, StoreError) as e:
                         payload = pickle.dumps(("error", type(e).__name__, str(e)))
+                    except Exception:  # a bug: its traceback goes to the parent, not lost
+                        payload = pickle.dumps(("bug", traceback.format_exc()))
                     with os.fdopen(w, "wb") as out:
                         out.write(payload)
                 except BaseException:  # noqa: BLE001 - a worker never returns into the CLI
@@ -163,4 +166,6 @@ def _received(data: bytes, pid: int) -> ReportParts:
     got = pickle.loads(data)  # our own child, through our own pipe
     if got[0] == "ok":
         return got[1]  # type: ignore[no-any-return]
+    if got[0] == "bug":
+        raise RuntimeError(f"report worker {pid} failed:\n{got[1]}")
     raise (InputError if got[1] == "InputError" else StoreError)(got[2])
