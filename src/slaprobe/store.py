@@ -1420,6 +1420,23 @@ def _has(d: LatencyDigest, key: int) -> bool:
     return 0 <= i < len(d.counts) and bool(d.counts[i])
 
 
+def _extremes_of(digests: Iterable[LatencyDigest], key: int,
+                 ) -> tuple[float, float] | None | Literal[False]:
+    """(min, max) of bucket `key` over the digests that hold it; False when none does, None
+    when one cannot tell (coarse)."""
+    lo, hi, found = _INF, -_INF, False
+    for d in digests:
+        if not _has(d, key):
+            continue
+        x = d.extremes(key)
+        if x is None:
+            return None
+        found = True
+        lo = min(lo, x[0])
+        hi = max(hi, x[1])
+    return (lo, hi) if found else False
+
+
 class _BlockLess:
     """The exact extremes of a rolled-up UTC month (level 2) or day (level 1) less some whole
     hours inside it, bucket by bucket, from the day and hour digests (no raw checks read):
@@ -1467,21 +1484,19 @@ class _BlockLess:
         by_day: dict[int, list[int]] = {}
         for h in self.holes:
             by_day.setdefault(h - h % DAY_MS, []).append(h)
-        lo, hi, found = _INF, -_INF, False
+        whole = _extremes_of((r._blocks[(1, d)] for d in days if d not in by_day), key)
+        if whole is None:
+            return None
+        lo, hi, found = (whole[0], whole[1], True) if whole else (_INF, -_INF, False)
         holed: list[tuple[int, tuple[float, float]]] = []
         for d in days:
             day = r._blocks[(1, d)]
-            if not _has(day, key):
+            if d not in by_day or not _has(day, key):
                 continue
             e = day.extremes(key)
             if e is None:
                 return None
-            if d in by_day:
-                holed.append((d, e))
-                continue
-            found = True
-            lo = min(lo, e[0])
-            hi = max(hi, e[1])
+            holed.append((d, e))
         # days with holes last: what is left of one lies within its day's extremes, so
         # a day that cannot lower the min (raise the max) found so far is not looked into
         for d, e in holed:
@@ -1533,15 +1548,4 @@ def _day_less(r: RollupLatency, day: int, holes: tuple[int, ...], key: int,
     taken = set(holes)
     rest = [h for h in range(day, day + DAY_MS, HOUR_MS) if h not in taken]
     r._load(0, rest)
-    lo, hi, found = _INF, -_INF, False
-    for h in rest:
-        hd = r._blocks[(0, h)]
-        if not _has(hd, key):
-            continue
-        x = hd.extremes(key)
-        if x is None:
-            return None
-        found = True
-        lo = min(lo, x[0])
-        hi = max(hi, x[1])
-    return (lo, hi) if found else False
+    return _extremes_of((r._blocks[(0, h)] for h in rest), key)
