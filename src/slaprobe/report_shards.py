@@ -7,8 +7,8 @@ itself. So:
 
 1. The clients, each with all its probes (a client's figures need every one of
    its probes' timelines), and the probes without a client are dealt into
-   shares of about equal cost (a probe under SLA hours costs about four
-   24x7 probes: it merges a digest per hour instead of a few per month).
+   shares of about equal probe count (a probe costs about the same under SLA
+   hours as 24x7, since those hours have digests of their own: measured).
 2. Each share but the first is computed in a forked process that opens its own
    read-only connection (none is open in the parent when it forks) and sends
    its `ReportParts` back through a pipe; the parent computes the first.
@@ -40,7 +40,6 @@ from .errors import InputError, StoreError
 
 MIN_PROBES = 200  # below, a worker's start-up (~10 ms) is not worth it
 MAX_WORKERS = 8
-HOURS_WEIGHT = 4  # the cost of a probe under SLA hours, in 24x7 probes
 
 
 WORKERS_ENV = "SLAPROBE_REPORT_WORKERS"
@@ -67,14 +66,11 @@ def worker_count(n_probes: int, environ: Mapping[str, str] = os.environ) -> int:
     return max(1, min(cores, MAX_WORKERS, n_probes // (MIN_PROBES // 2)))
 
 
-def shares(config: Config, probes: Sequence[Probe], clients: Sequence[Client],
+def shares(probes: Sequence[Probe], clients: Sequence[Client],
            n: int) -> list[tuple[list[Probe], list[Client]]]:
-    """`probes` and `clients` dealt into at most `n` non-empty shares of about equal cost,
-    each client with all its probes (pure; largest first, each to the lightest share)."""
-    def weight(p: Probe) -> int:
-        sla = config.sla_for_probe(p)
-        return HOURS_WEIGHT if sla is not None and sla.hours.strip().lower() != "24x7" else 1
-
+    """`probes` and `clients` dealt into at most `n` non-empty shares of about equal cost
+    (a probe costs 1, a client 1 more), each client with all its probes (pure; largest
+    first, each to the lightest share)."""
     wanted = {c.id for c in clients}
     units: list[tuple[int, list[Probe], list[Client]]] = []
     by_client: dict[str, list[Probe]] = {c.id: [] for c in clients}
@@ -82,8 +78,8 @@ def shares(config: Config, probes: Sequence[Probe], clients: Sequence[Client],
         if p.client in wanted:
             by_client[p.client].append(p)  # type: ignore[index]
         else:
-            units.append((weight(p), [p], []))
-    units += [(sum(map(weight, by_client[c.id])) + 1, by_client[c.id], [c]) for c in clients]
+            units.append((1, [p], []))
+    units += [(len(by_client[c.id]) + 1, by_client[c.id], [c]) for c in clients]
     units.sort(key=lambda u: -u[0])
     out: list[tuple[int, list[Probe], list[Client]]] = [(0, [], []) for _ in range(max(1, n))]
     for w, ps, cs in units:
@@ -106,7 +102,7 @@ def sharded_report(config: Config, db: Path, start: float, end: float, now: floa
     probes = [p for p in config.probes.values() if client is None or p.client == client]
     clients = [c for c in config.clients.values() if client is None or c.id == client]
     n = worker_count(len(probes)) if workers is None else workers
-    parts_of = shares(config, probes, clients, n)
+    parts_of = shares(probes, clients, n)
     if len(parts_of) <= 1:
         with Store(db, readonly=True) as store:
             return build_report(config, store, start, end, now, client=client, partial=partial,
