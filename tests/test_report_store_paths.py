@@ -192,3 +192,24 @@ def test_batch_reads_give_the_same_report_as_per_probe_reads(tmp_path, seed):
                 single = report_to_dict(build_report(config, PerProbe(store), START, END,
                                                      now, **kw))
                 assert batch == single
+
+
+def test_a_long_outage_stands_as_one_stretch_per_kind_and_counts_every_check(tmp_path):
+    from slaprobe.availability import read_segments
+
+    config = parse_config(CONFIG, tmp_path / "probes.toml")
+    t0 = START + 3600
+    checks = [Check("api", t0 + 60 * i, True, 5.0, None, 60.0, "a1") for i in range(10)]
+    t1 = t0 + 600
+    checks += [Check("api", t1 + 60 * i, False, None, "timeout: no answer", 60.0, "a1")
+               for i in range(1000)]
+    t2 = t1 + 60_000
+    checks += [Check("api", t2 + 60 * i, False, None, "refused: closed", 60.0, "a1")
+               for i in range(10)]
+    checks += [Check("api", t2 + 600 + 60 * i, True, 5.0, None, 60.0, "a1") for i in range(10)]
+    with Store(tmp_path / "s.db") as store:
+        store.insert_checks(checks)
+        _, failed, _ = read_segments(store, config.probes["api"], START, END, 0.0, END,
+                                     latency=False)
+    assert failed.stands == ((t1, t2, "timeout"), (t2, t2 + 600, "refused"))
+    assert failed.at == tuple(c.ts for c in checks if not c.ok)

@@ -25,6 +25,7 @@ from .errors import InputError, StoreError
 from .exclusions import WindowUse, window_uses
 from .figures import (
     EligibleTime,
+    FailedChecks,
     Figures,
     Incident,
     LatencySource,
@@ -126,12 +127,15 @@ class SegmentSource(CheckSource, Protocol):
     def pruned_before_ms(self) -> int | None: ...
 
 
+_FailedRow = tuple[float, str | None, float, str]  # a failed check: ts, error, interval_s, agent
+
+
 def read_segments(store: SegmentSource, probe: Probe, start: float, end: float,
                   lookback: float, now: float, *, latency: bool = True,
                   error_kinds: bool = True,
-                  ) -> tuple[list[Span], list[tuple[float, float, str]],
+                  ) -> tuple[list[Span], FailedChecks,
                              LatencySource | list[tuple[float, float]]]:
-    """Spans, failures and latencies for ``[start, end)`` from segments.
+    """Spans, failed checks and latencies for ``[start, end)`` from segments.
 
     1. Segments reaching into ``[start - lookback - 2 x interval, end)``, plus
        earlier ones until each agent's first segment read is ok or the failed
@@ -148,7 +152,7 @@ def read_segments(store: SegmentSource, probe: Probe, start: float, end: float,
     """
     lo = start - lookback - 2.0 * probe.interval
     spans = _with_lookback(store, probe, store.spans(probe.id, lo, end), lo)
-    rows: list[tuple[float, str | None, float, str]] = []
+    rows: list[_FailedRow] = []
     if error_kinds:  # else each failed segment stands as one failure: same down time
         f0 = spans[0].first if spans else lo
         details = getattr(store, "failed_details", None)
@@ -179,21 +183,23 @@ def _with_lookback(store: SegmentSource, probe: Probe, spans: list[Span], lo: fl
     return spans
 
 
-def _failures(spans: list[Span], rows: list[tuple[float, str | None, float, str]],
-              now: float) -> list[tuple[float, float, str]]:
-    """(from, until, kind) of each failed check standing in `spans` (read_segments 2), from
-    the raw failed checks' (ts, error, interval_s, agent) `rows` in time order."""
+def _failures(spans: list[Span], rows: list[_FailedRow], now: float) -> FailedChecks:
+    """Where the failed checks standing in `spans` stand, and when each was (read_segments
+    2), from the raw failed checks' (ts, error, interval_s, agent) `rows` in time order.
+
+    Each check stands from its time until the next check of its agent, at most twice
+    its interval, and not past `now`; the last in a failed segment until the segment
+    ends (or the next begins). Checks that follow each other (until == next ts) with
+    the same kind stand as one stretch, so a long outage costs its incidents one item."""
     by_agent: dict[str, list[Span]] = {}
     for s in spans:
         by_agent.setdefault(s.agent, []).append(s)
-    # per agent: (ts, error, interval_s) of its raw failed checks, in time order
-    raw_failed: dict[str, list[tuple[float, str | None, float]]] = {}
-    for ts, err, iv, agent in rows:
-        got = raw_failed.get(agent)
-        if got is None:
-            got = raw_failed[agent] = []
-        got.append((ts, err, iv))
-    failures: list[tuple[float, float, str]] = []
+    # per agent: its raw failed checks, in time order
+    agents = {r[3] for r in rows}
+    raw_failed: dict[str, list[_FailedRow]] = {next(iter(agents)): rows} if len(agents) == 1 \
+        else {a: [r for r in rows if r[3] == a] for a in agents}
+    stands: list[tuple[float, float, str]] = []
+    at: list[float] = []
     kind_of: dict[str | None, str] = {}
     for agent, items in by_agent.items():
         kinds_of = raw_failed.get(agent, [])
@@ -207,16 +213,26 @@ def _failures(spans: list[Span], rows: list[tuple[float, str | None, float, str]
             inside = kinds_of[bisect_left(times, s.first):bisect_right(times, s.last)] \
                 if ordered else [c for c in kinds_of if s.first <= c[0] <= s.last]
             if not inside:  # raw checks unavailable: the segment stands as one failure
-                inside = [(s.first, s.error, s.interval_s)]
+                inside = [(s.first, s.error, s.interval_s, agent)]
             last = len(inside) - 1
-            for j, (ts, err, iv) in enumerate(inside):  # each failed check stands as raw
+            run_from, run_until, run_kind = 0.0, -1.0, ""
+            for j, (ts, err, iv, *_) in enumerate(inside):  # each failed check stands as raw
                 until = min(inside[j + 1][0], ts + 2.0 * iv, now) if j < last else stop
-                if until > ts:
-                    kind = kind_of.get(err)
-                    if kind is None:
-                        kind = kind_of[err] = error_kind(err)
-                    failures.append((ts, until, kind))
-    return failures
+                if until <= ts:
+                    continue
+                kind = kind_of.get(err)
+                if kind is None:
+                    kind = kind_of[err] = error_kind(err)
+                at.append(ts)
+                if ts == run_until and kind == run_kind:
+                    run_until = until
+                    continue
+                if run_until > run_from:
+                    stands.append((run_from, run_until, run_kind))
+                run_from, run_until, run_kind = ts, until, kind
+            if run_until > run_from:
+                stands.append((run_from, run_until, run_kind))
+    return FailedChecks(tuple(stands), tuple(at))
 
 
 def _samples(store: SegmentSource, probe: Probe, lo: float, end: float,
@@ -235,7 +251,7 @@ def read_segments_many(store: SegmentSource, wanted: list[tuple[Probe, float]], 
                        end: float, now: float, *, latency: bool = True,
                        error_kinds: bool = True, groups: list[list[str]] | None = None,
                        hours: Mapping[str, str | None] | None = None,
-                       ) -> dict[str, tuple[list[Span], list[tuple[float, float, str]],
+                       ) -> dict[str, tuple[list[Span], FailedChecks,
                                             LatencySource | list[tuple[float, float]]]]:
     """`read_segments` of many (probe, lookback) at once, by probe id: the same results,
     read in a few statements for all of them when the store has the batch reads
@@ -249,7 +265,7 @@ def read_segments_many(store: SegmentSource, wanted: list[tuple[Probe, float]], 
     los = {p.id: start - lb - 2.0 * p.interval for p, lb in wanted}
     got = store.spans_many([(p.id, los[p.id]) for p, _ in wanted], end)  # type: ignore[attr-defined]
     spans = {p.id: _with_lookback(store, p, got[p.id], los[p.id]) for p, _ in wanted}
-    rows: dict[str, list[tuple[float, str | None, float, str]]] = {}
+    rows: dict[str, list[_FailedRow]] = {}
     if error_kinds:
         rows = store.failed_details_many(  # type: ignore[attr-defined]
             [(p.id, spans[p.id][0].first if spans[p.id] else los[p.id]) for p, _ in wanted], end)

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from itertools import chain
 from operator import itemgetter
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from .checks import ERROR_KINDS
 from .config import SLA, Client, Probe
@@ -154,6 +154,18 @@ class SampleLatency:
         return f"SampleLatency({len(self.samples)} samples)"
 
 
+class FailedChecks(NamedTuple):
+    """A probe's failed checks: where they stand and when each was.
+
+    `stands`: (from, until, kind), sorted; a stretch may stand for several checks
+    of one agent and kind that follow each other without a gap (an incident needs
+    the kinds standing in it, not one tuple per check: a week down is one). `at`:
+    each failed check's time, sorted, for counting those in eligible time."""
+
+    stands: tuple[tuple[float, float, str], ...] = ()
+    at: tuple[float, ...] = ()
+
+
 @dataclass(frozen=True)
 class ProbeMeasure:
     """What the figures of a probe and of its client are computed from."""
@@ -161,7 +173,8 @@ class ProbeMeasure:
     probe: Probe
     timeline: Timeline  # whole range read, min_downtime applied
     maintenance: Intervals  # windows covering the probe (at least over the period)
-    failures: tuple[tuple[float, float, str], ...] = ()  # (from, until, kind) of failed checks
+    failures: tuple[tuple[float, float, str], ...] = ()  # FailedChecks.stands
+    failed_at: tuple[float, ...] = ()  # FailedChecks.at
     # the successful checks' latencies, by eligible time (digests, never one tuple per check)
     latency: LatencySource = field(default_factory=SampleLatency)
     # the windows covering the probe by category: (category, intervals)
@@ -176,7 +189,7 @@ def error_kind(error: str | None) -> str:
 
 def measure_probe(probe: Probe, sla: SLA | None, spans: SpanInput, now: float,
                   maintenance: Intervals, quorum: int | None = None, *,
-                  failures: Sequence[tuple[float, float, str]] | None = None,
+                  failures: FailedChecks | None = None,
                   samples: Sequence[tuple[float, float]] | LatencySource | None = None,
                   categories: Mapping[str, Intervals] | None = None) -> ProbeMeasure:
     """Build the probe's timeline and collect its failures and latencies.
@@ -188,7 +201,7 @@ def measure_probe(probe: Probe, sla: SLA | None, spans: SpanInput, now: float,
     by window category (without it, all is "maintenance"). With `failures`
     and `samples` given (read apart: segments + raw details), `samples` is a
     LatencySource (e.g. `store.RollupLatency`) or (ts, latency_ms) pairs;
-    else both come from the spans.
+    else both come from the spans (a failure per failed span).
     """
     cats = tuple((c, normalize(iv)) for c, iv in (categories or {}).items())
     by_agent = spans if isinstance(spans, Mapping) else group_by_agent(spans)
@@ -198,9 +211,10 @@ def measure_probe(probe: Probe, sla: SLA | None, spans: SpanInput, now: float,
         # hasattr: what isinstance(samples, LatencySource) checks, without the Protocol's cost
         source = samples if hasattr(samples, "digest") else \
             SampleLatency(tuple(sorted(samples)))  # type: ignore[arg-type]
-        return ProbeMeasure(probe, timeline, normalize(maintenance), tuple(sorted(failures)),
+        return ProbeMeasure(probe, timeline, normalize(maintenance),
+                            tuple(sorted(failures.stands)), tuple(sorted(failures.at)),
                             source, cats)
-    failures = []
+    stands: list[tuple[float, float, str]] = []
     samples = []
     for agent_spans in by_agent.values():
         items = sorted(agent_spans, key=lambda s: (s.first, s.last))
@@ -212,11 +226,11 @@ def measure_probe(probe: Probe, sla: SLA | None, spans: SpanInput, now: float,
             nxt = items[i + 1].first if i + 1 < len(items) else now
             stop = min(s.last + 2.0 * s.interval_s, nxt, now)
             if stop > s.first:
-                failures.append((s.first, stop, error_kind(s.error)))
-    failures.sort()
+                stands.append((s.first, stop, error_kind(s.error)))
+    stands.sort()
     samples.sort()
-    return ProbeMeasure(probe, timeline, normalize(maintenance), tuple(failures),
-                        SampleLatency(tuple(samples)), cats)
+    return ProbeMeasure(probe, timeline, normalize(maintenance), tuple(stands),
+                        tuple(f[0] for f in stands), SampleLatency(tuple(samples)), cats)
 
 
 def probe_figures(probe: Probe, sla: SLA | None, spans: SpanInput,
@@ -278,7 +292,7 @@ def figures_of_probe(m: ProbeMeasure, sla: SLA | None, period_start: float, peri
         lambda s, e: total(clip(maint, s, e)), lambda t: _inside(maint, t),
     )
     values = m.latency.digest(eligible)
-    failed = _count_inside(m.failures, eligible)
+    failed = _count_inside(m.failed_at, eligible)
     p = m.probe
     return _figures(
         p.id, None, p.client, client_name, sla, up, down, total(eligible),
@@ -328,7 +342,7 @@ def client_figures(client: Client, sla: SLA | None, measures: Sequence[ProbeMeas
     for m in measures:
         own = per_maint[m.maintenance][1]
         digests.append(m.latency.digest(own))
-        failed += _count_inside(m.failures, own)
+        failed += _count_inside(m.failed_at, own)
     values = LatencyDigest.merged(digests)
     excluded = intersect(hours, all_maint)
     return _figures(
@@ -487,12 +501,12 @@ def _values_inside(samples: Sequence[tuple[float, float]], intervals: Intervals)
     return out
 
 
-def _count_inside(items: Sequence[tuple[float, float, str]], intervals: Intervals) -> int:
-    """How many of the (ts, ...) items, in time order, have their ts in the intervals."""
+def _count_inside(times: Sequence[float], intervals: Intervals) -> int:
+    """How many of the sorted `times` lie in the intervals."""
     n = 0
     for start, end in intervals:
-        lo = bisect_left(items, start, key=_ts)
-        n += bisect_left(items, end, lo, key=_ts) - lo
+        lo = bisect_left(times, start)
+        n += bisect_left(times, end, lo) - lo
     return n
 
 
