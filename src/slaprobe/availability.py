@@ -216,7 +216,7 @@ def _failures(spans: list[Span], rows: list[_FailedRow], now: float) -> FailedCh
                 inside = [(s.first, s.error, s.interval_s, agent)]
             last = len(inside) - 1
             run_from, run_until, run_kind = 0.0, -1.0, ""
-            for j, (ts, err, iv, *_) in enumerate(inside):  # each failed check stands as raw
+            for j, (ts, err, iv, _) in enumerate(inside):  # each failed check stands as raw
                 until = min(inside[j + 1][0], ts + 2.0 * iv, now) if j < last else stop
                 if until <= ts:
                     continue
