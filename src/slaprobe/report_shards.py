@@ -18,8 +18,9 @@ itself. So:
 
 Used for the local SQLite file with fork available, more than one core and at
 least `MIN_PROBES` probes, or as many processes as SLAPROBE_REPORT_WORKERS says;
-otherwise, and for `--central`, `build_report` runs in-process. An error in a worker (a locked or damaged file) is raised in the
-parent as the same StoreError or InputError.
+otherwise, and for `--central`, `build_report` runs in-process. An error in a
+worker (a locked or damaged file) is raised in the parent as the same
+StoreError or InputError.
 
 Usage: ``report = sharded_report(config, db_path, start, end, now, client=None)``
 """
@@ -40,8 +41,6 @@ from .errors import InputError, StoreError
 
 MIN_PROBES = 200  # below, a worker's start-up (~10 ms) is not worth it
 MAX_WORKERS = 8
-
-
 WORKERS_ENV = "SLAPROBE_REPORT_WORKERS"
 
 
