@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import sqlite3
 
 import pytest
 
@@ -196,6 +197,7 @@ def test_batch_reads_give_the_same_report_as_per_probe_reads(tmp_path, seed):
 
 def test_a_long_outage_stands_as_one_stretch_per_kind_and_counts_every_check(tmp_path):
     from slaprobe.availability import read_segments
+    from slaprobe.figures import count_failed
 
     config = parse_config(CONFIG, tmp_path / "probes.toml")
     t0 = START + 3600
@@ -211,5 +213,58 @@ def test_a_long_outage_stands_as_one_stretch_per_kind_and_counts_every_check(tmp
         store.insert_checks(checks)
         _, failed, _ = read_segments(store, config.probes["api"], START, END, 0.0, END,
                                      latency=False)
-    assert failed.stands == ((t1, t2, "timeout"), (t2, t2 + 600, "refused"))
-    assert failed.at == tuple(c.ts for c in checks if not c.ok)
+        assert failed.stands == ((t1, t2, "timeout"), (t2, t2 + 600, "refused"))
+        # counted by segment, without reading them; one by one only where an edge cuts a run
+        assert failed.runs == ((t1, t2 - 60, 1000, "a1"), (t2, t2 + 540, 10, "a1"))
+        assert count_failed(failed, ((START, END),), END) == 1010
+        assert count_failed(failed, ((t1 + 30, t1 + 630),), END) == 10
+        assert count_failed(failed, ((t2 + 1, t2 + 7200),), t2 + 181) == 3  # before now only
+        assert count_failed(failed, ((START, t1), (t2 + 600, END)), END) == 0
+
+
+def _segments(path) -> list[tuple]:
+    with sqlite3.connect(path) as c:
+        return c.execute("SELECT * FROM segments ORDER BY probe_id, agent_id, first_ms").fetchall()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_segments_from_before_kinds_are_split_by_kind_when_migrated(tmp_path, seed):
+    """A database whose failed segments ignore the error kind (before schema m012) reports
+    the same before (read-only: failed checks read one by one) and after migrating, and
+    its migrated segments are those a new database builds."""
+    config = parse_config(CONFIG, tmp_path / "probes.toml")
+    path = tmp_path / "s.db"
+    now = END + 7200
+    with Store(path) as store:
+        store.insert_checks(_history(seed, ("a1", "a2")))
+        want = report_to_dict(build_report(config, RawOnly(store), START, END, now))
+    fresh = _segments(path)
+    assert any(r[4] == 0 and r[7] not in (None, "error") for r in fresh)
+    # the segments as the previous version kept them: failed runs whatever their kinds
+    c = sqlite3.connect(path)
+    c.execute("ALTER TABLE segments DROP COLUMN kind")
+    c.execute("DELETE FROM _sqlite_migrations WHERE name = 'm012_segment_kinds'")
+    c.execute("DELETE FROM segments")
+    rows = c.execute("SELECT probe_id, agent_id, ts_ms, ok, interval_ms FROM checks"
+                     " ORDER BY probe_id, agent_id, ts_ms").fetchall()
+    old: list[list[int]] = []
+    for pid, aid, ts, ok, iv in rows:
+        seg = old[-1] if old else None
+        if seg and seg[:2] == [pid, aid] and seg[4] == ok and seg[3] < ts <= seg[3] + 2 * seg[6]:
+            seg[3], seg[5], seg[6] = ts, seg[5] + 1, iv
+        else:
+            old.append([pid, aid, ts, ts, ok, 1, iv])
+    c.executemany("INSERT INTO segments VALUES (?,?,?,?,?,?,?)", old)
+    c.commit()
+    c.close()
+    assert len(old) < len(fresh)  # kinds split some failed runs
+    with Store(path, readonly=True) as ro:
+        assert not ro.segments_have_kinds()
+        before = report_to_dict(build_report(config, ro, START, END, now))
+    with Store(path) as store:
+        assert store.segments_have_kinds()
+        after = report_to_dict(build_report(config, store, START, END, now))
+    assert _segments(path) == fresh
+    for got in (before, after):
+        got["generated_at"] = want["generated_at"]
+        assert _close(_figures(got), _figures(want)) == []

@@ -12,7 +12,7 @@ Usage: ``report = build_report(config, store, start, end, now=time.time())``
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import pairwise
@@ -140,9 +140,11 @@ def read_segments(store: SegmentSource, probe: Probe, start: float, end: float,
     1. Segments reaching into ``[start - lookback - 2 x interval, end)``, plus
        earlier ones until each agent's first segment read is ok or the failed
        run before it holds `confirm` checks (segments carry their count).
-    2. Failures: each failed segment stands like its checks; its error kinds
-       are those of the raw failed checks inside it (failed checks are never
-       pruned).
+    2. Failures: each failed segment stands like its checks. Its error kind is
+       its own (`Store.segments_have_kinds`), its checks counted from its `n`
+       and read one by one only where an interval's edge cuts it; on a database
+       from before kinds, its error kinds are those of the raw failed checks
+       inside it (failed checks are never pruned).
     3. Latencies (with `latency`, else ``[]``): a LatencySource answering by
        eligible time, from the store's rollups and raw checks
        (`store.RollupLatency`); no per-check tuples are built. A store without
@@ -153,12 +155,16 @@ def read_segments(store: SegmentSource, probe: Probe, start: float, end: float,
     lo = start - lookback - 2.0 * probe.interval
     spans = _with_lookback(store, probe, store.spans(probe.id, lo, end), lo)
     rows: list[_FailedRow] = []
-    if error_kinds:  # else each failed segment stands as one failure: same down time
-        f0 = spans[0].first if spans else lo
-        details = getattr(store, "failed_details", None)
-        rows = details(probe.id, f0, end) if details is not None else [
-            (c.ts, c.error, c.interval_s, c.agent) for c in store.failed_checks(probe.id, f0, end)]
-    failures = _failures(spans, rows, now)
+    if _kinds_in_segments(store):
+        failures = _failures_of_segments(spans, now, _times_reader(store, probe.id))
+    else:
+        if error_kinds:  # else each failed segment stands as one failure: same down time
+            f0 = spans[0].first if spans else lo
+            details = getattr(store, "failed_details", None)
+            rows = details(probe.id, f0, end) if details is not None else [
+                (c.ts, c.error, c.interval_s, c.agent)
+                for c in store.failed_checks(probe.id, f0, end)]
+        failures = _failures(spans, rows, now)
     if latency and hasattr(store, "latency_reader") and store.has_rollups():  # type: ignore[attr-defined]
         return spans, failures, store.latency_reader(probe.id, start, end)  # type: ignore[attr-defined]
     return spans, failures, _samples(store, probe, lo, end) if latency else []
@@ -181,6 +187,49 @@ def _with_lookback(store: SegmentSource, probe: Probe, spans: list[Span], lo: fl
             n *= 2
         spans = before + spans
     return spans
+
+
+def _kinds_in_segments(store: object) -> bool:
+    """Whether the store's failed segments carry their error kinds (store.Store, schema
+    m012 on): then no failed check is read but those an interval's edge cuts."""
+    has = getattr(store, "segments_have_kinds", None)
+    return bool(has is not None and has())
+
+
+def _times_reader(store: object, probe: str) -> Callable[[str, float, float], list[float]]:
+    """`Store.failed_times` of one probe, each run read once (a probe and its client may
+    both count it)."""
+    read = store.failed_times  # type: ignore[attr-defined]
+    seen: dict[tuple[str, float, float], list[float]] = {}
+
+    def times(agent: str, first: float, last: float) -> list[float]:
+        key = (agent, first, last)
+        if key not in seen:
+            seen[key] = read(probe, agent, first, last)
+        return seen[key]
+    return times
+
+
+def _failures_of_segments(spans: list[Span], now: float,
+                          read: Callable[[str, float, float], Sequence[float]]) -> FailedChecks:
+    """`_failures` from segments that carry their error kind (in `Span.error`): each failed
+    segment stands whole with its kind (its checks follow each other, so they stand
+    without a gap) and is one run of its n checks for counting."""
+    by_agent: dict[str, list[Span]] = {}
+    for s in spans:
+        by_agent.setdefault(s.agent, []).append(s)
+    stands: list[tuple[float, float, str]] = []
+    runs: list[tuple[float, float, int, str]] = []
+    for agent, items in by_agent.items():
+        for i, s in enumerate(items):
+            if s.ok:
+                continue
+            nxt = items[i + 1].first if i + 1 < len(items) else now
+            stop = min(s.last + 2.0 * s.interval_s, nxt, now)
+            if stop > s.first:
+                stands.append((s.first, stop, error_kind(s.error)))
+                runs.append((s.first, s.last, s.n, agent))
+    return FailedChecks(tuple(stands), (), tuple(runs), read)
 
 
 def _failures(spans: list[Span], rows: list[_FailedRow], now: float) -> FailedChecks:
@@ -266,7 +315,8 @@ def read_segments_many(store: SegmentSource, wanted: list[tuple[Probe, float]], 
     got = store.spans_many([(p.id, los[p.id]) for p, _ in wanted], end)  # type: ignore[attr-defined]
     spans = {p.id: _with_lookback(store, p, got[p.id], los[p.id]) for p, _ in wanted}
     rows: dict[str, list[_FailedRow]] = {}
-    if error_kinds:
+    kinds = _kinds_in_segments(store)
+    if error_kinds and not kinds:
         rows = store.failed_details_many(  # type: ignore[attr-defined]
             [(p.id, spans[p.id][0].first if spans[p.id] else los[p.id]) for p, _ in wanted], end)
     readers: dict[str, LatencySource] = {}
@@ -280,7 +330,8 @@ def read_segments_many(store: SegmentSource, wanted: list[tuple[Probe, float]], 
         samples: LatencySource | list[tuple[float, float]] = []
         if latency:
             samples = readers[p.id] if readers else _samples(store, p, los[p.id], end)
-        out[p.id] = (sp, _failures(sp, rows.get(p.id, []), now), samples)
+        out[p.id] = (sp, _failures_of_segments(sp, now, _times_reader(store, p.id)) if kinds
+                     else _failures(sp, rows.get(p.id, []), now), samples)
     return out
 
 

@@ -13,6 +13,12 @@ ERROR_KINDS = (
 )
 
 
+def error_kind(error: str | None) -> str:
+    """The kind of a failed check's error text: before the first colon, else "error"."""
+    head = (error or "").split(":", 1)[0].strip()
+    return head if head in ERROR_KINDS else "error"
+
+
 @dataclass(frozen=True, slots=True)
 class Check:
     probe: str
@@ -27,10 +33,7 @@ class Check:
     @property
     def error_kind(self) -> str | None:
         """The stable kind before the first colon of `error` (None when ok)."""
-        if self.error is None:
-            return None
-        head = self.error.split(":", 1)[0].strip()
-        return head if head in ERROR_KINDS else "error"
+        return None if self.error is None else error_kind(self.error)
 
 
 def ts_to_iso(ts: float) -> str:

@@ -38,7 +38,8 @@ Usage: ``probe_figures(probe, sla, spans, start, end, now, maintenance)``
 from __future__ import annotations
 
 import functools
-from bisect import bisect_left
+import math
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -46,7 +47,7 @@ from itertools import chain
 from operator import itemgetter
 from typing import NamedTuple, Protocol, runtime_checkable
 
-from .checks import ERROR_KINDS
+from .checks import error_kind
 from .config import SLA, Client, Probe
 from .exclusions import excluded_by_category
 from .hours import hours_intervals
@@ -159,11 +160,37 @@ class FailedChecks(NamedTuple):
 
     `stands`: (from, until, kind), sorted; a stretch may stand for several checks
     of one agent and kind that follow each other without a gap (an incident needs
-    the kinds standing in it, not one tuple per check: a week down is one). `at`:
-    each failed check's time, sorted, for counting those in eligible time."""
+    the kinds standing in it, not one tuple per check: a week down is one).
+    When they were, for counting those in eligible time (`count_failed`): `at`,
+    each one's time, sorted; or `runs` of (first, last, n, agent), n checks of
+    one agent from first to last (a failed segment), and `read(agent, first,
+    last)`, their times, asked for only when an interval's edge cuts a run."""
 
     stands: tuple[tuple[float, float, str], ...] = ()
     at: tuple[float, ...] = ()
+    runs: tuple[tuple[float, float, int, str], ...] = ()
+    read: Callable[[str, float, float], Sequence[float]] | None = None
+
+
+def count_failed(failed: FailedChecks, intervals: Intervals, now: float) -> int:
+    """How many of the failed checks were in `intervals` before `now` (those after it
+    stand for nothing yet)."""
+    intervals = clip(intervals, -math.inf, now)
+    n = _count_inside(failed.at, intervals)
+    if not failed.runs or not intervals:
+        return n
+    starts = [a for a, _ in intervals]
+    for first, last, k, agent in failed.runs:
+        i = bisect_right(starts, first) - 1
+        if i >= 0 and last < intervals[i][1]:  # wholly inside interval i
+            n += k
+        elif (i < 0 or first >= intervals[i][1]) and \
+                (i + 1 == len(intervals) or last < intervals[i + 1][0]):  # wholly in a gap
+            continue
+        else:  # an edge cuts the run: its checks one by one
+            assert failed.read is not None
+            n += _count_inside(failed.read(agent, first, last), intervals)
+    return n
 
 
 @dataclass(frozen=True)
@@ -174,17 +201,11 @@ class ProbeMeasure:
     timeline: Timeline  # whole range read, min_downtime applied
     maintenance: Intervals  # windows covering the probe (at least over the period)
     failures: tuple[tuple[float, float, str], ...] = ()  # FailedChecks.stands
-    failed_at: tuple[float, ...] = ()  # FailedChecks.at
+    failed: FailedChecks = FailedChecks()  # when they were: see `count_failed`
     # the successful checks' latencies, by eligible time (digests, never one tuple per check)
     latency: LatencySource = field(default_factory=SampleLatency)
     # the windows covering the probe by category: (category, intervals)
     categories: tuple[tuple[str, Intervals], ...] = ()
-
-
-def error_kind(error: str | None) -> str:
-    """The kind of a failed check's error text: before the first colon, else "error"."""
-    head = (error or "").split(":", 1)[0].strip()
-    return head if head in ERROR_KINDS else "error"
 
 
 def measure_probe(probe: Probe, sla: SLA | None, spans: SpanInput, now: float,
@@ -212,8 +233,7 @@ def measure_probe(probe: Probe, sla: SLA | None, spans: SpanInput, now: float,
         source = samples if hasattr(samples, "digest") else \
             SampleLatency(tuple(sorted(samples)))  # type: ignore[arg-type]
         return ProbeMeasure(probe, timeline, normalize(maintenance),
-                            tuple(sorted(failures.stands)), tuple(sorted(failures.at)),
-                            source, cats)
+                            tuple(sorted(failures.stands)), failures, source, cats)
     stands: list[tuple[float, float, str]] = []
     samples = []
     for agent_spans in by_agent.values():
@@ -230,7 +250,8 @@ def measure_probe(probe: Probe, sla: SLA | None, spans: SpanInput, now: float,
     stands.sort()
     samples.sort()
     return ProbeMeasure(probe, timeline, normalize(maintenance), tuple(stands),
-                        tuple(f[0] for f in stands), SampleLatency(tuple(samples)), cats)
+                        FailedChecks(at=tuple(f[0] for f in stands)),
+                        SampleLatency(tuple(samples)), cats)
 
 
 def probe_figures(probe: Probe, sla: SLA | None, spans: SpanInput,
@@ -292,7 +313,7 @@ def figures_of_probe(m: ProbeMeasure, sla: SLA | None, period_start: float, peri
         lambda s, e: total(clip(maint, s, e)), lambda t: _inside(maint, t),
     )
     values = m.latency.digest(eligible)
-    failed = _count_inside(m.failed_at, eligible)
+    failed = count_failed(m.failed, eligible, now)
     p = m.probe
     return _figures(
         p.id, None, p.client, client_name, sla, up, down, total(eligible),
@@ -342,7 +363,7 @@ def client_figures(client: Client, sla: SLA | None, measures: Sequence[ProbeMeas
     for m in measures:
         own = per_maint[m.maintenance][1]
         digests.append(m.latency.digest(own))
-        failed += _count_inside(m.failed_at, own)
+        failed += count_failed(m.failed, own, now)
     values = LatencyDigest.merged(digests)
     excluded = intersect(hours, all_maint)
     return _figures(

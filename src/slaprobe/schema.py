@@ -14,6 +14,7 @@ import sqlite3
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from .checks import error_kind
 from .latency_digest import _HEAD, DAY_MS, VERSION, LatencyDigest, bucket_of, month_start_ms
 from .store import legacy_bucket_value
 
@@ -276,6 +277,42 @@ def m011_failed_checks_covering_index(db: Database) -> None:
     db.execute("DROP INDEX IF EXISTS checks_failed")
     db.execute("CREATE INDEX checks_failed ON checks (probe_id, ts_ms, agent_id, interval_ms,"
                " error, ok) WHERE ok = 0")
+
+
+@migrations()
+def m012_segment_kinds(db: Database) -> None:
+    """Failed segments carry their error kind (`kind`), split where it changes, so a report
+    takes incidents' error kinds from segments instead of reading every failed check.
+    Older failed segments are split by the kinds of their raw failed checks (never
+    pruned); one whose checks are missing keeps "error", as reports read it before."""
+    conn = db.conn
+    conn.execute("ALTER TABLE segments ADD COLUMN kind TEXT")
+    failed = conn.execute("SELECT probe_id, agent_id, first_ms, last_ms, n, interval_ms"
+                          " FROM segments WHERE ok = 0").fetchall()
+    for pid, aid, first, last, n, interval in failed:
+        runs: list[list] = []  # type: ignore[type-arg]  # [first, last, n, interval, kind]
+        for ts, iv, err in conn.execute(
+                "SELECT ts_ms, interval_ms, error FROM checks WHERE probe_id = ? AND agent_id = ?"
+                " AND ts_ms >= ? AND ts_ms <= ? AND ok = 0 ORDER BY ts_ms",
+                (pid, aid, first, last)):
+            kind = error_kind(err)
+            if runs and runs[-1][4] == kind:
+                runs[-1][1:4] = [ts, runs[-1][2] + 1, iv]
+            else:
+                runs.append([ts, ts, 1, iv, kind])
+        if len(runs) <= 1:
+            conn.execute("UPDATE segments SET kind = ? WHERE probe_id = ? AND first_ms = ?"
+                         " AND agent_id = ?", (runs[0][4] if runs else "error", pid, first, aid))
+            continue
+        # the segment's bounds and count stay whole (its timeline is unchanged)
+        runs[0][0], runs[-1][1] = first, last
+        runs[-1][2] += n - sum(r[2] for r in runs)
+        runs[-1][3] = interval
+        conn.execute("DELETE FROM segments WHERE probe_id = ? AND first_ms = ? AND agent_id = ?",
+                     (pid, first, aid))
+        conn.executemany("INSERT INTO segments (probe_id, agent_id, first_ms, last_ms, ok, n,"
+                         " interval_ms, kind) VALUES (?, ?, ?, ?, 0, ?, ?, ?)",
+                         [(pid, aid, *r) for r in runs])
 
 
 def _migrate_latency_hist(conn: sqlite3.Connection) -> None:

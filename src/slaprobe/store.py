@@ -8,9 +8,10 @@ Tables (see the README for operators' queries):
                                      one row per check; primary key (probe_id, ts_ms, agent_id),
                                      WITHOUT ROWID, so a probe's checks lie together in time order
     probe_state(probe_id, ...)       the latest check and the current up/down stretch per probe
-    segments(probe_id, agent_id, first_ms, last_ms, ok, n, interval_ms)
+    segments(probe_id, agent_id, first_ms, last_ms, ok, n, interval_ms, kind)
                                      derived: each maximal run of one agent's consecutive checks
-                                     with the same result and no gap of more than 2 x interval.
+                                     with the same result (and, failed, the same error kind:
+                                     `kind`) and no gap of more than 2 x interval.
                                      It yields exactly the timeline of the raw checks, so reports
                                      over long periods (and over pruned months) read a few rows
                                      per probe instead of every check
@@ -41,10 +42,11 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Literal
 
-from .checks import Check
+from .checks import Check, error_kind
 from .errors import StoreError
 from .hours import hours_ms
 from .intervals import Intervals, clip, normalize, subtract
@@ -63,8 +65,8 @@ from .latency_digest import (
 )
 from .spans import Span
 
-LATEST_MIGRATION = "m011_failed_checks_covering_index"  # the last in schema.py (tested)
-MIGRATIONS = 11  # how many schema.py has
+LATEST_MIGRATION = "m012_segment_kinds"  # the last in schema.py (tested)
+MIGRATIONS = 12  # how many schema.py has
 
 
 def _schema_is_current(conn: sqlite3.Connection) -> bool:
@@ -78,9 +80,21 @@ def _schema_is_current(conn: sqlite3.Connection) -> bool:
     return bool(n == MIGRATIONS and latest)
 
 
-def _continues(seg: tuple[int, int, int, int, int], ts_ms: int, ok: int) -> bool:
-    """Does a check at ts_ms with result ok extend the segment (first, last, ok, n, interval)?"""
-    return seg[2] == ok and seg[1] < ts_ms <= seg[1] + 2 * seg[4]
+def _continues(seg: list[Any], ts_ms: int, ok: int, kind: str | None) -> bool:
+    """Does a check at ts_ms with result ok (and error kind, failed) extend the segment
+    (first, last, ok, n, interval, kind)?"""
+    return seg[2] == ok and seg[5] == kind and seg[1] < ts_ms <= seg[1] + 2 * seg[4]
+
+
+def _kind(ok: int, error: str | None) -> str | None:
+    """A segment's kind for a check: None when ok, else its error kind."""
+    return None if ok else error_kind(error)
+
+
+def _span(r: tuple[Any, ...]) -> Span:
+    """A segment row (first_ms, last_ms, ok, n, interval_ms, agent, kind, ...) as a Span; a
+    failed one's `error` is its kind (None on a database from before kinds)."""
+    return Span(r[0] / 1000, r[1] / 1000, bool(r[2]), r[3], r[4] / 1000, r[5], None, r[6])
 
 
 def legacy_bucket_value(bucket: int) -> float:
@@ -320,37 +334,39 @@ class Store:
     def _update_segments(self, rows: list[tuple]) -> None:
         """Extend each (probe, agent)'s newest segment, or rebuild from raw when checks arrive
         out of order (imports, several agents' histories)."""
-        by_key: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
+        by_key: dict[tuple[int, int], list[tuple[int, int, int, str | None]]] = {}
         for r in rows:
-            by_key.setdefault((r[0], r[2]), []).append((r[1], r[3], r[6]))
+            by_key.setdefault((r[0], r[2]), []).append((r[1], r[3], r[6], _kind(r[3], r[5])))
         for (pid, aid), items in by_key.items():
-            items.sort()
+            items.sort(key=itemgetter(0))
             row = self.conn.execute(
-                "SELECT first_ms, last_ms, ok, n, interval_ms FROM segments WHERE probe_id = ?"
-                " AND agent_id = ? ORDER BY first_ms DESC LIMIT 1", (pid, aid)).fetchone()
+                "SELECT first_ms, last_ms, ok, n, interval_ms, kind FROM segments"
+                " WHERE probe_id = ? AND agent_id = ? ORDER BY first_ms DESC LIMIT 1",
+                (pid, aid)).fetchone()
             if row is not None and items[0][0] <= row[1]:
                 self._rebuild_segments(pid, aid, items[0][0])
                 continue
             self._fold_segments(pid, aid, list(row) if row is not None else None, items)
 
-    def _fold_segments(self, pid: int, aid: int, seg: list[int] | None,
-                       checks: Iterable[tuple[int, int, int]]) -> None:
-        """Extend `seg` (first, last, ok, n, interval) by time-ordered (ts_ms, ok, interval_ms)
-        checks, writing each segment as it closes and the open one at the end."""
-        for ts_ms, ok, interval_ms in checks:
-            if seg is not None and _continues(tuple(seg), ts_ms, ok):  # type: ignore[arg-type]
+    def _fold_segments(self, pid: int, aid: int, seg: list[Any] | None,
+                       checks: Iterable[tuple[int, int, int, str | None]]) -> None:
+        """Extend `seg` (first, last, ok, n, interval, kind) by time-ordered (ts_ms, ok,
+        interval_ms, kind) checks, writing each segment as it closes and the open one at
+        the end."""
+        for ts_ms, ok, interval_ms, kind in checks:
+            if seg is not None and _continues(seg, ts_ms, ok, kind):
                 seg[1], seg[3], seg[4] = ts_ms, seg[3] + 1, interval_ms
                 continue
             if seg is not None:
                 self._put_segment(pid, aid, seg)
-            seg = [ts_ms, ts_ms, ok, 1, interval_ms]
+            seg = [ts_ms, ts_ms, ok, 1, interval_ms, kind]
         if seg is not None:
             self._put_segment(pid, aid, seg)
 
-    def _put_segment(self, pid: int, aid: int, seg: list[int]) -> None:
+    def _put_segment(self, pid: int, aid: int, seg: list[Any]) -> None:
         self.conn.execute(
             "INSERT OR REPLACE INTO segments (probe_id, agent_id, first_ms, last_ms, ok, n,"
-            " interval_ms) VALUES (?,?,?,?,?,?,?)", (pid, aid, *seg))
+            " interval_ms, kind) VALUES (?,?,?,?,?,?,?,?)", (pid, aid, *seg))
 
     def _rebuild_segments(self, pid: int, aid: int, from_ms: int) -> None:
         """Recompute one agent's segments of a probe from the raw checks at or after the
@@ -363,7 +379,7 @@ class Store:
         if horizon is not None and start < horizon:
             start = max(start, horizon)
         prev = self.conn.execute(
-            "SELECT first_ms, last_ms, ok, n, interval_ms FROM segments WHERE probe_id = ?"
+            "SELECT first_ms, last_ms, ok, n, interval_ms, kind FROM segments WHERE probe_id = ?"
             " AND agent_id = ? AND first_ms < ? ORDER BY first_ms DESC LIMIT 1",
             (pid, aid, start)).fetchone()
         if prev is not None and prev[1] >= start:
@@ -373,9 +389,10 @@ class Store:
         self.conn.execute("DELETE FROM segments WHERE probe_id = ? AND agent_id = ?"
                           " AND first_ms >= ?", (pid, aid, start))
         raw = self.conn.execute(
-            "SELECT ts_ms, ok, interval_ms FROM checks WHERE probe_id = ? AND agent_id = ?"
+            "SELECT ts_ms, ok, interval_ms, error FROM checks WHERE probe_id = ? AND agent_id = ?"
             " AND ts_ms >= ? ORDER BY ts_ms", (pid, aid, start)).fetchall()
-        self._fold_segments(pid, aid, list(prev) if prev is not None else None, raw)
+        self._fold_segments(pid, aid, list(prev) if prev is not None else None,
+                            ((t, ok, iv, _kind(ok, err)) for t, ok, iv, err in raw))
 
     def pruned_before_ms(self) -> int | None:
         """Raw checks older than this were pruned; only segments remain there."""
@@ -480,11 +497,20 @@ class Store:
             return []
         lo, hi = _ms_range(start, end)
         rows = self.conn.execute(
-            "SELECT s.first_ms, s.last_ms, s.ok, s.n, s.interval_ms, a.name FROM segments s"
-            " JOIN agents a ON a.id = s.agent_id WHERE s.probe_id = ? AND s.first_ms < ?"
-            " AND s.last_ms + 2 * s.interval_ms > ? ORDER BY s.first_ms, a.name",
-            (pid, hi, lo)).fetchall()
-        return [Span(r[0] / 1000, r[1] / 1000, bool(r[2]), r[3], r[4] / 1000, r[5]) for r in rows]
+            f"SELECT s.first_ms, s.last_ms, s.ok, s.n, s.interval_ms, a.name, {self._kind_col}"
+            " FROM segments s JOIN agents a ON a.id = s.agent_id WHERE s.probe_id = ?"
+            " AND s.first_ms < ? AND s.last_ms + 2 * s.interval_ms > ?"
+            " ORDER BY s.first_ms, a.name", (pid, hi, lo)).fetchall()
+        return [_span(r) for r in rows]
+
+    def segments_have_kinds(self) -> bool:
+        """Whether failed segments carry their error kind (schema m012 on): a report then
+        reads no failed checks, but for the few it counts one by one."""
+        return self._has_column("segments", "kind")
+
+    @property
+    def _kind_col(self) -> str:
+        return "s.kind" if self.segments_have_kinds() else "NULL"
 
     def probe_ids(self, names: Iterable[str]) -> dict[str, int | None]:
         """`probe_id` of many names, in one statement for those not looked up yet."""
@@ -507,14 +533,13 @@ class Store:
         for by_pid, values, flat in self._probe_chunks(
                 wanted, lambda lo: _ms_range(lo, None)[0], out):
             rows = self.conn.execute(
-                f"WITH w(pid, lo) AS (VALUES {values}) SELECT s.probe_id, s.first_ms,"
-                " s.last_ms, s.ok, s.n, s.interval_ms, a.name FROM w JOIN segments s"
-                " ON s.probe_id = w.pid AND s.first_ms < ? AND s.last_ms + 2 * s.interval_ms"
-                " > w.lo JOIN agents a ON a.id = s.agent_id"
+                f"WITH w(pid, lo) AS (VALUES {values}) SELECT s.first_ms, s.last_ms, s.ok,"
+                f" s.n, s.interval_ms, a.name, {self._kind_col}, s.probe_id FROM w"
+                " JOIN segments s ON s.probe_id = w.pid AND s.first_ms < ?"
+                " AND s.last_ms + 2 * s.interval_ms > w.lo JOIN agents a ON a.id = s.agent_id"
                 " ORDER BY s.probe_id, s.first_ms, a.name", (*flat, hi))
             for r in rows:
-                by_pid[r[0]].append(Span(r[1] / 1000, r[2] / 1000, bool(r[3]), r[4],
-                                         r[5] / 1000, r[6]))
+                by_pid[r[7]].append(_span(r))
         return out
 
     def _probe_chunks(self, wanted: list[tuple[str, float]], lo_ms: Callable[[float], int],
@@ -537,11 +562,11 @@ class Store:
         if pid is None or n <= 0:
             return []
         rows = self.conn.execute(
-            "SELECT s.first_ms, s.last_ms, s.ok, s.n, s.interval_ms, a.name FROM segments s"
-            " JOIN agents a ON a.id = s.agent_id WHERE s.probe_id = ? AND s.first_ms < ?"
-            " ORDER BY s.first_ms DESC LIMIT ?", (pid, int(round(ts * 1000)), n)).fetchall()
-        return [Span(r[0] / 1000, r[1] / 1000, bool(r[2]), r[3], r[4] / 1000, r[5])
-                for r in reversed(rows)]
+            f"SELECT s.first_ms, s.last_ms, s.ok, s.n, s.interval_ms, a.name, {self._kind_col}"
+            " FROM segments s JOIN agents a ON a.id = s.agent_id WHERE s.probe_id = ?"
+            " AND s.first_ms < ? ORDER BY s.first_ms DESC LIMIT ?",
+            (pid, int(round(ts * 1000)), n)).fetchall()
+        return [_span(r) for r in reversed(rows)]
 
     def failed_checks(self, probe: str, start: float, end: float) -> list[Check]:
         """The probe's failed checks (all agents) in [start, end), in time order."""
@@ -568,6 +593,18 @@ class Store:
             f" FROM checks c{hint} WHERE c.probe_id = ? AND c.ts_ms >= ? AND c.ts_ms < ?"
             " AND c.ok = 0 ORDER BY c.ts_ms, c.agent_id",
             (pid, int(round(start * 1000)), int(round(end * 1000))))]
+
+    def failed_times(self, probe: str, agent: str, first: float, last: float) -> list[float]:
+        """Times of one agent's failed checks of the probe from `first` to `last` (both
+        included: a failed segment), in order."""
+        pid, aid = self.probe_id(probe), self.agent_id(agent)
+        if pid is None or aid is None:
+            return []
+        hint = " INDEXED BY checks_failed" if self._has_index("checks_failed") else ""
+        return [r[0] for r in self.conn.execute(
+            f"SELECT ts_ms / 1000.0 FROM checks{hint} WHERE probe_id = ? AND ts_ms >= ?"
+            " AND ts_ms <= ? AND agent_id = ? AND ok = 0 ORDER BY ts_ms",
+            (pid, int(round(first * 1000)), int(round(last * 1000)), aid))]
 
     def _agent_names(self) -> dict[int, str]:
         """Agent id -> name (few rows: read whole, for mapping rows read without a join)."""
@@ -629,6 +666,14 @@ class Store:
 
     def _has_table(self, name: str) -> bool:
         return self._in_schema("table", name)
+
+    def _has_column(self, table: str, column: str) -> bool:
+        """Whether `table` has `column` (cached like `_in_schema`)."""
+        cache = self.__dict__.setdefault("_schema", {})
+        if ("column", table, column) not in cache:
+            cache["column", table, column] = any(
+                r[1] == column for r in self.conn.execute(f"PRAGMA table_info({table})"))
+        return bool(cache["column", table, column])
 
     # -- latency rollups -----------------------------------------------------------
     def has_rollups(self) -> bool:
