@@ -27,9 +27,11 @@ from slaprobe.render import (
     fmt_latency,
     fmt_number,
     fmt_when,
+    json_entry,
     render_check_results,
     render_incidents,
     render_report,
+    spliced_report_json,
 )
 from slaprobe.sanitize import BIDI_CONTROLS
 
@@ -263,6 +265,21 @@ def test_json_refuses_nan() -> None:
     report["probes"][0]["availability"] = float("nan")
     with pytest.raises(ValueError):
         render_report(report, "json")
+
+
+@pytest.mark.parametrize("name", ['x\n  "probes": []', "\u2028\u202e\x7f", '"clients": [\n]'])
+def test_json_written_entry_by_entry_is_the_whole_reports_json(name: str) -> None:
+    # Report workers write their own entries and the parent splices them: a name that
+    # looks like the splice point, or needs escaping, must not move a byte.
+    report = hostile_report(name)
+    head = {**report, "probes": [], "clients": []}
+    entries = {key: [json_entry(e) for e in report[key]] for key in ("probes", "clients")}
+    assert spliced_report_json(head, entries) == render_report(report, "json")
+
+
+def test_json_of_a_report_without_entries_splices_nothing() -> None:
+    head = {**make_report(), "probes": [], "clients": []}
+    assert spliced_report_json(head, {"probes": [], "clients": []}) == render_report(head, "json")
 
 
 def test_csv_rows_and_numbers() -> None:

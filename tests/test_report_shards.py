@@ -17,6 +17,7 @@ from slaprobe.availability import build_report, report_to_dict
 from slaprobe.checks import Check
 from slaprobe.config import parse_config
 from slaprobe.errors import InputError, StoreError
+from slaprobe.render import render_report
 from slaprobe.store import Store
 
 START = 1793491200.0  # 2026-11-01T00:00Z (a Sunday)
@@ -137,6 +138,34 @@ def test_a_sharded_report_is_the_in_process_report(fleet, workers) -> None:
     got = _json(report_shards.sharded_report(config, db, START, END, NOW, workers=workers))
     assert got == want
     assert '"windows"' in want and "c01-move" in want  # the window uses came through too
+
+
+@pytest.mark.parametrize(("workers", "client"), [(1, None), (2, None), (3, None), (2, "c02")])
+def test_a_sharded_json_report_is_the_rendered_report_byte_for_byte(fleet, workers,
+                                                                     client) -> None:
+    config, db, _ = fleet
+    with Store(db, readonly=True) as store:
+        report = build_report(config, store, START, END, NOW, client=client)
+    want = render_report(report_to_dict(report), "json")
+    text, missed = report_shards.sharded_report_json(config, db, START, END, NOW,
+                                                     client=client, workers=workers)
+    assert text == want
+    assert missed == any(f.met is False for f in (*report.probes, *report.clients))
+    assert '"windows"' in want and len(report.probes) > 1
+
+
+def test_a_sharded_json_report_says_no_objective_was_missed_when_none_was(fleet) -> None:
+    config, db, path = fleet
+    with Store(db, readonly=True) as store:  # this fleet misses its objectives ...
+        assert any(f.met is False for f in build_report(config, store, START, END, NOW).probes)
+    text = path.read_text().replace("objective = 99.9", "objective = 0.1")
+    lenient = parse_config(text.replace("objective = 99.5", "objective = 0.1"), path)
+    with Store(db, readonly=True) as store:  # ... and meets objectives of 0.1 %
+        report = build_report(lenient, store, START, END, NOW)
+    assert all(f.met is not False for f in (*report.probes, *report.clients))
+    assert report_shards.sharded_report_json(lenient, db, START, END, NOW,
+                                             workers=2) == (render_report(
+                                                 report_to_dict(report), "json"), False)
 
 
 def test_a_sharded_report_of_one_client_is_that_clients_report(fleet) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from itertools import pairwise
 from typing import Any, Protocol, runtime_checkable
@@ -479,13 +479,25 @@ def assemble_report(config: Config, parts: Sequence[ReportParts], probes: Sequen
     each window occurrence's use is computed here, over every probe at once."""
     by_id = {f.id: f for part in parts for f in part.probes}
     client_by_id = {f.id: f for part in parts for f in part.clients}
+    head = report_head(config, parts, probes, start, end, now, partial=partial,
+                       first_seen=first_seen, seen_since=seen_since)
+    return replace(head, probes=tuple(by_id[p.id] for p in probes),
+                   clients=tuple(client_by_id[c.id] for c in clients))
+
+
+def report_head(config: Config, parts: Sequence[ReportParts], probes: Sequence[Probe],
+                start: float, end: float, now: float, *, partial: bool | None = None,
+                first_seen: Mapping[str, float] | None = None,
+                seen_since: float | None = None) -> Report:
+    """The Report of `assemble_report` without its probes' and clients' entries: the
+    period and the window uses over `probes` (for reports whose entries are written
+    apart, see `report_shards.sharded_report_json`)."""
     down_and_hours = {pid: v for part in parts for pid, v in part.down_and_hours.items()}
     uses = window_uses(config.maintenance,
                        [(p, *down_and_hours[p.id]) for p in probes],
                        start, end, first_seen or {}, seen_since)
     return Report(start, end, end >= now if partial is None else partial, now,
-                  config.agent.timezone, tuple(by_id[p.id] for p in probes),
-                  tuple(client_by_id[c.id] for c in clients), uses)
+                  config.agent.timezone, (), (), uses)
 
 
 def _covering(windows: list[tuple[Maintenance, Intervals]], p: Probe,
@@ -503,7 +515,8 @@ def _iso(ts: float | None, zone: ZoneInfo) -> str | None:
     return None if ts is None else datetime.fromtimestamp(ts, zone).isoformat()
 
 
-def _figures_dict(f: Figures, zone: ZoneInfo, *, is_client: bool) -> dict[str, Any]:
+def figures_dict(f: Figures, zone: ZoneInfo, *, is_client: bool) -> dict[str, Any]:
+    """One entry of the report's probes (or clients) list, as in SPEC 6."""
     head: dict[str, Any] = (
         {"id": f.id, "name": f.name, "sla": f.sla} if is_client
         else {"id": f.id, "client": f.client, "client_name": f.client_name, "sla": f.sla}
@@ -561,8 +574,8 @@ def report_to_dict(report: Report) -> dict[str, Any]:
         "period": {"start": _iso(report.start, zone), "end": _iso(report.end, zone),
                    "partial": report.partial, "timezone": report.timezone},
         "generated_at": _iso(report.generated_at, zone),
-        "probes": [_figures_dict(f, zone, is_client=False) for f in report.probes],
-        "clients": [_figures_dict(f, zone, is_client=True) for f in report.clients],
+        "probes": [figures_dict(f, zone, is_client=False) for f in report.probes],
+        "clients": [figures_dict(f, zone, is_client=True) for f in report.clients],
         "windows": [_window_dict(u, zone) for u in report.windows],
     }
 

@@ -199,16 +199,21 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .availability import report_to_dict
     from .render import render_report
 
-    config, report = _build_report(args)
-    data = report_to_dict(report)
     fmt = args.format or ("table" if sys.stdout.isatty() and not args.output else "json")
-    text = render_report(data, fmt, width=_term_width(), color=_color() and not args.output)
+    if fmt == "json" and not getattr(args, "central", False):
+        from .report_shards import sharded_report_json
+
+        config, (start, end, now, partial, first_seen, seen_since) = _report_inputs(args)
+        text, missed = sharded_report_json(
+            config, _db_path(args, config), start, end, now, client=args.client,
+            partial=partial, first_seen=first_seen, seen_since=seen_since)
+    else:
+        config, report = _build_report(args)
+        data = report_to_dict(report)
+        text = render_report(data, fmt, width=_term_width(), color=_color() and not args.output)
+        missed = any(e.get("met") is False for e in data["probes"] + data["clients"])
     _emit(text, args.output)
-    if args.fail_on_breach:
-        entries = data["probes"] + data["clients"]
-        if any(e.get("met") is False for e in entries):
-            return EXIT_FAIL
-    return EXIT_OK
+    return EXIT_FAIL if args.fail_on_breach and missed else EXIT_OK
 
 
 def cmd_incidents(args: argparse.Namespace) -> int:
@@ -227,15 +232,21 @@ def cmd_incidents(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _build_report(args: argparse.Namespace):
-    """The configuration and the report for the period and client the flags name."""
-    from .availability import build_report
-
+def _report_inputs(args: argparse.Namespace):
+    """The configuration, and the period, now and windows' first sightings the flags name."""
     config = _config(args)
     _check_client(args, config)
     now = time.time()
     start, end, partial = _period(args, config, now)
     first_seen, seen_since = _note_windows(args, config)
+    return config, (start, end, now, partial, first_seen, seen_since)
+
+
+def _build_report(args: argparse.Namespace):
+    """The configuration and the report for the period and client the flags name."""
+    from .availability import build_report
+
+    config, (start, end, now, partial, first_seen, seen_since) = _report_inputs(args)
     if not getattr(args, "central", False):  # the local file: a process per core when large
         from .report_shards import sharded_report
 

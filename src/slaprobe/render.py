@@ -87,8 +87,41 @@ _JSON_UNSAFE = re.compile(
 
 def _json(data: Any) -> str:
     """Exactly the data, UTF-8 readable; the characters above as \\u escapes (same value)."""
+    return _json_value(data) + "\n"
+
+
+def _json_value(data: Any) -> str:
     text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False)
-    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+# A report entry sits two levels deep: {"probes": [ENTRY, ...]}. json's indenting encoder
+# is pure Python (about 40 ns a byte), so report workers write their own entries and the
+# parent splices them (`report_shards.sharded_report_json`).
+_ENTRY_INDENT = "\n    "
+_SPLICED = ("probes", "clients")
+
+
+def json_entry(entry: dict[str, Any]) -> str:
+    """A probe's or client's entry written as `render_report(report, "json")` writes it
+    inside the report's list (struct newlines only: JSON strings escape theirs)."""
+    return _json_value(entry).replace("\n", _ENTRY_INDENT)
+
+
+def spliced_report_json(head: dict[str, Any], entries: dict[str, Sequence[str]]) -> str:
+    """`render_report(report, "json")` of `head` (a report whose probes and clients lists
+    are empty) with `entries` ({"probes": [json_entry, ...], "clients": [...]}) put in
+    those lists: the same bytes as rendering the whole report at once (tested)."""
+    text = _json(head)
+    for key in _SPLICED:
+        items = entries.get(key) or ()
+        if not items:
+            continue
+        empty = f'\n  "{key}": []'  # only top-level keys sit two spaces in
+        at = text.index(empty)
+        text = (f'{text[:at]}\n  "{key}": [{_ENTRY_INDENT}{("," + _ENTRY_INDENT).join(items)}'
+                f'\n  ]{text[at + len(empty):]}')
+    return text
 
 
 
