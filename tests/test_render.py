@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from slaprobe import render
 from slaprobe.render import (
     floor3,
     fmt_latency,
@@ -275,6 +276,37 @@ def test_json_written_entry_by_entry_is_the_whole_reports_json(name: str) -> Non
     head = {**report, "probes": [], "clients": []}
     entries = {key: [json_entry(e) for e in report[key]] for key in ("probes", "clients")}
     assert spliced_report_json(head, entries) == render_report(report, "json")
+
+
+_JSON_SCALARS = (st.none() | st.booleans() | st.integers(-10**30, 10**30)
+                 | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12))
+_JSON_VALUES = st.recursive(
+    _JSON_SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner)
+    | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=30)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_JSON_VALUES)
+def test_json_is_what_json_dumps_writes_for_any_json_value(value: Any) -> None:
+    want = json.dumps(value, indent=2, ensure_ascii=False, allow_nan=False)
+    want = "".join(f"\\u{ord(c):04x}" if render._JSON_UNSAFE.match(c) else c for c in want)
+    assert render._json(value) == want + "\n"
+
+
+@pytest.mark.parametrize("value", [{1: "a", None: [2]}, {"k": {True: 1.5}}])
+def test_json_keys_that_are_not_strings_are_written_as_json_writes_them(value: Any) -> None:
+    assert render._json(value) == json.dumps(value, indent=2, ensure_ascii=False) + "\n"
+
+
+@pytest.mark.parametrize(("value", "error"), [
+    ({"a": [float("inf")]}, ValueError), ({"a": float("nan")}, ValueError),
+    ({"a": object()}, TypeError), ([{1, 2}], TypeError),
+])
+def test_json_refuses_what_json_refuses(value: Any, error: type) -> None:
+    with pytest.raises(error):
+        render._json(value)
 
 
 def test_json_of_a_report_without_entries_splices_nothing() -> None:

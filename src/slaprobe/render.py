@@ -23,6 +23,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Sequence
+from json.encoder import encode_basestring as _json_str
 from typing import Any
 
 from .durations import format_duration
@@ -90,22 +91,66 @@ def _json(data: Any) -> str:
     return _json_value(data) + "\n"
 
 
-def _json_value(data: Any) -> str:
-    text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False)
+def _json_value(data: Any, newline: str = "\n") -> str:
+    """`data` as ``json.dumps(data, indent=2)`` writes it, each line break `newline`."""
+    try:
+        text = _indented(data, newline)
+    except (TypeError, ValueError, RecursionError):  # json's own answer, or its own error
+        text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False)
+        text = text if newline == "\n" else text.replace("\n", newline)
     return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
-# A report entry sits two levels deep: {"probes": [ENTRY, ...]}. json's indenting encoder
-# is pure Python (about 40 ns a byte), so report workers write their own entries and the
-# parent splices them (`report_shards.sharded_report_json`).
+_INFINITY = float("inf")
+
+
+def _indented(value: Any, newline: str) -> str:
+    """json's indent=2 text of plain JSON data (dict with str keys, list, tuple, str, int,
+    float, bool, None; anything else raises TypeError), twice as fast: json's indenting
+    encoder is pure Python and yields every token; this joins each container once."""
+    kind = type(value)
+    if kind is str:
+        return _json_str(value)
+    if kind is dict:
+        if not value:
+            return "{}"
+        inner = newline + "  "
+        items = []
+        for key, item in value.items():
+            if type(key) is not str:
+                raise TypeError(key)  # json turns such keys into strings: let it
+            items.append(f"{_json_str(key)}: {_indented(item, inner)}")
+        return f"{{{inner}{(',' + inner).join(items)}{newline}}}"
+    if kind is list or kind is tuple:
+        if not value:
+            return "[]"
+        inner = newline + "  "
+        return f"[{inner}{(',' + inner).join([_indented(v, inner) for v in value])}{newline}]"
+    if kind is float:
+        if value != value or value in (_INFINITY, -_INFINITY):
+            raise ValueError(value)
+        return float.__repr__(value)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if kind is int:
+        return int.__repr__(value)
+    raise TypeError(kind)
+
+
+# A report entry sits two levels deep: {"probes": [ENTRY, ...]}. Report workers write
+# their own entries and the parent splices them (`report_shards.sharded_report_json`).
 _ENTRY_INDENT = "\n    "
 _SPLICED = ("probes", "clients")
 
 
 def json_entry(entry: dict[str, Any]) -> str:
     """A probe's or client's entry written as `render_report(report, "json")` writes it
-    inside the report's list (struct newlines only: JSON strings escape theirs)."""
-    return _json_value(entry).replace("\n", _ENTRY_INDENT)
+    inside the report's list."""
+    return _json_value(entry, _ENTRY_INDENT)
 
 
 def spliced_report_json(head: dict[str, Any], entries: dict[str, Sequence[str]]) -> str:
