@@ -10,6 +10,10 @@ the daemon would (with the report configuration's SLA hours), then times
 `slaprobe report --from 2025-11-01 --to 2026-11-01 --format json` at a quarter and at all
 of the probes, with all raw checks kept and after pruning to keep_raw = 90 days (as on
 2026-11-25). Report runs use as many processes as a 1,000-probe report would.
+
+With --direct, each of the two is also copied to 1,000 probes (`bench.replicate`: 90 s for
+the pruned year, 9 minutes and 23 GB for all raw kept; kept in --work for reuse) and the
+report is timed there as the command runs it, not extrapolated.
 """
 
 from __future__ import annotations
@@ -32,7 +36,12 @@ NOW = datetime(2026, 11, 25, 12, tzinfo=UTC).timestamp()
 
 
 def main() -> int:
-    from bench import extrapolate, report_config, synth_checks  # type: ignore[import-not-found]
+    from bench import (  # type: ignore[import-not-found]
+        extrapolate,
+        replicate,
+        report_config,
+        synth_checks,
+    )
     from slaprobe.config import load_config
     from slaprobe.hours import probe_hours_specs
     from slaprobe.report_shards import WORKERS_ENV, worker_count
@@ -42,6 +51,7 @@ def main() -> int:
     ap.add_argument("--work", type=Path, default=Path("/tmp/year_scale"))
     ap.add_argument("--probes", type=int, default=100)
     ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--direct", action="store_true", help="also time 1,000 probes, copied")
     a = ap.parse_args()
     a.work.mkdir(parents=True, exist_ok=True)
     raw, kept, pruned = (a.work / f"{n}.db" for n in ("raw", "year", "pruned"))
@@ -94,6 +104,25 @@ def main() -> int:
         ex = extrapolate(q, med[q], a.probes, med[a.probes], 1000)
         print(f"{label}: at 1,000 probes ~{ex['estimate_s']:.2f} s (fixed "
               f"{ex['fixed_s']:.2f} s + {ex['per_probe_ms']:.2f} ms per probe)", flush=True)
+        if a.direct:
+            big, cfg = a.work / f"{db.stem}-1000.db", a.work / f"{db.stem}-1000.toml"
+            if not big.exists():
+                got = replicate(db, big, a.probes, 1000)
+                print(f"  copied to 1,000 probes: {got['rows_copied']:,} rows in "
+                      f"{got['seconds']:.0f} s", flush=True)
+            report_config(cfg, big, 1000)
+            times = []
+            for _ in range(a.reps):  # as the command runs it: it picks its processes
+                t0 = time.perf_counter()
+                r = subprocess.run([sys.executable, "-m", "slaprobe", "report", "--config",
+                                    str(cfg), "--from", "2025-11-01", "--to", "2026-11-01",
+                                    "--format", "json"], capture_output=True, check=False,
+                                   timeout=900)
+                times.append(time.perf_counter() - t0)
+                if r.returncode not in (0, 1):
+                    raise SystemExit(r.stderr.decode()[-600:])
+            print(f"{label}: at 1,000 probes, measured: median {statistics.median(times):.2f} s"
+                  f" of {[round(t, 2) for t in times]}", flush=True)
     return 0
 
 
