@@ -10,6 +10,8 @@ import pytest
 from slaprobe.availability import build_report, report_to_dict
 from slaprobe.checks import Check
 from slaprobe.config import parse_config
+from slaprobe.hours import probe_hours_specs
+from slaprobe.render import render_report
 from slaprobe.store import Store
 
 CONFIG = """
@@ -142,6 +144,34 @@ def test_pruning_raw_checks_leaves_the_report_unchanged(tmp_path):
         # hourly histograms stand at the middle of their hour, so the checks counted
         # in eligible time near a window's edge move a little: Apdex stays close
         assert a["apdex"]["score"] == pytest.approx(b["apdex"]["score"], abs=0.01)
+
+
+@pytest.mark.parametrize("office", [False, True])
+@pytest.mark.parametrize("seed", [7, 23])
+@pytest.mark.parametrize("keep_raw", ["1d", "2d", "5d"])
+def test_a_report_does_not_move_when_the_prune_of_its_retention_runs(tmp_path, seed, keep_raw,
+                                                                    office):
+    # Time older than keep_raw is read as the prune leaves it, pruned yet or not: the
+    # report made before the hourly prune is the report made after it, byte for byte
+    # (latency too: days without exact extremes, the window's day taken whole).
+    text = CONFIG.replace('interval = "60s"', f'interval = "60s"\nkeep_raw = "{keep_raw}"')
+    if office:
+        text = text.replace('[clients.acme]', '[sla.office]\nobjective = 99.5\n'
+                            'hours = "Mon-Fri 08:00-18:00"\ntimezone = "Europe/Berlin"\n\n'
+                            '[clients.acme]').replace('sla = "gold"', 'sla = "office"')
+    config = parse_config(text, tmp_path / "probes.toml")
+    now = END + 7200
+    with Store(tmp_path / "s.db") as store:
+        store.set_sla_hours(probe_hours_specs(config))
+        store.insert_checks(_history(seed))
+        store.roll_up(now)
+        before = render_report(report_to_dict(build_report(config, store, START, END, now)),
+                               "json")
+        deleted = store.prune(now - config.agent.keep_raw)
+        after = render_report(report_to_dict(build_report(config, store, START, END, now)),
+                              "json")
+    assert (deleted > 0) == (keep_raw != "5d")  # 5 days: nothing of the period is old yet
+    assert after == before
 
 
 class PerProbe:

@@ -132,7 +132,7 @@ _FailedRow = tuple[float, str | None, float, str]  # a failed check: ts, error, 
 
 def read_segments(store: SegmentSource, probe: Probe, start: float, end: float,
                   lookback: float, now: float, *, latency: bool = True,
-                  error_kinds: bool = True,
+                  error_kinds: bool = True, horizon: float | None = None,
                   ) -> tuple[list[Span], FailedChecks,
                              LatencySource | list[tuple[float, float]]]:
     """Spans, failed checks and latencies for ``[start, end)`` from segments.
@@ -147,7 +147,8 @@ def read_segments(store: SegmentSource, probe: Probe, start: float, end: float,
        inside it (failed checks are never pruned).
     3. Latencies (with `latency`, else ``[]``): a LatencySource answering by
        eligible time, from the store's rollups and raw checks
-       (`store.RollupLatency`); no per-check tuples are built. A store without
+       (`store.RollupLatency`; time before `horizon`, now - keep_raw, read as
+       pruning leaves it); no per-check tuples are built. A store without
        rollups (an old database opened read-only) gives (ts, latency_ms) samples
        as before: raw successful checks, and for pruned time the hourly
        histograms (each bucket's middle value, at the middle of its hour).
@@ -166,7 +167,8 @@ def read_segments(store: SegmentSource, probe: Probe, start: float, end: float,
                 for c in store.failed_checks(probe.id, f0, end)]
         failures = _failures(spans, rows, now)
     if latency and hasattr(store, "latency_reader") and store.has_rollups():  # type: ignore[attr-defined]
-        return spans, failures, store.latency_reader(probe.id, start, end)  # type: ignore[attr-defined]
+        return spans, failures, store.latency_reader(  # type: ignore[attr-defined]
+            probe.id, start, end, horizon=horizon)
     return spans, failures, _samples(store, probe, lo, end) if latency else []
 
 
@@ -300,6 +302,7 @@ def read_segments_many(store: SegmentSource, wanted: list[tuple[Probe, float]], 
                        end: float, now: float, *, latency: bool = True,
                        error_kinds: bool = True, groups: list[list[str]] | None = None,
                        hours: Mapping[str, str | None] | None = None,
+                       horizon: float | None = None,
                        ) -> dict[str, tuple[list[Span], FailedChecks,
                                             LatencySource | list[tuple[float, float]]]]:
     """`read_segments` of many (probe, lookback) at once, by probe id: the same results,
@@ -310,7 +313,8 @@ def read_segments_many(store: SegmentSource, wanted: list[tuple[Probe, float]], 
     if not all(hasattr(store, a) for a in ("spans_many", "failed_details_many",
                                            "latency_readers")):
         return {p.id: read_segments(store, p, start, end, lb, now, latency=latency,
-                                    error_kinds=error_kinds) for p, lb in wanted}
+                                    error_kinds=error_kinds, horizon=horizon)
+                for p, lb in wanted}
     los = {p.id: start - lb - 2.0 * p.interval for p, lb in wanted}
     got = store.spans_many([(p.id, los[p.id]) for p, _ in wanted], end)  # type: ignore[attr-defined]
     spans = {p.id: _with_lookback(store, p, got[p.id], los[p.id]) for p, _ in wanted}
@@ -323,7 +327,7 @@ def read_segments_many(store: SegmentSource, wanted: list[tuple[Probe, float]], 
     if latency and store.has_rollups():  # type: ignore[attr-defined]
         readers = store.latency_readers(  # type: ignore[attr-defined]
             groups if groups is not None else [[p.id for p, _ in wanted]], start, end,
-            hours=hours)
+            hours=hours, horizon=horizon)
     out = {}
     for p, _ in wanted:
         sp = spans[p.id]
@@ -434,7 +438,8 @@ def report_parts(config: Config, store: CheckSource, probes: Sequence[Probe],
             start, end, now, latency=latency, error_kinds=error_kinds,
             groups=list(groups.values()),
             hours={p.id: hours_spec(s.hours, s.timezone) if (s := slas[p.id]) else None
-                   for p in probes})
+                   for p in probes},
+            horizon=now - config.agent.keep_raw)  # as retention leaves it, pruned or not yet
     for p in probes:
         sla = slas[p.id]
         key = keys[p.id]

@@ -535,8 +535,9 @@ class LatencyDigest:
         return mins, maxs
 
     @classmethod
-    def decode(cls, blob: bytes) -> LatencyDigest:
-        """The digest of an `encode`d BLOB; ValueError when it is not one."""
+    def decode(cls, blob: bytes, *, exact: bool = True) -> LatencyDigest:
+        """The digest of an `encode`d BLOB; ValueError when it is not one. `exact=False`:
+        without its extremes, as `encode(extremes=False)` would have kept it."""
         if len(blob) < _HEAD.size:
             raise ValueError("latency digest: too short")
         version, flags, base, span = _HEAD.unpack_from(blob)
@@ -553,9 +554,10 @@ class LatencyDigest:
         d = cls()
         if span:
             if flags & 1:
-                part = _Part(base, counts, None, None, blob, end)
                 if len(blob) < end + 16 * (span - counts.count(0)):
                     raise ValueError("latency digest: truncated")
+            if flags & 1 and exact:
+                part = _Part(base, counts, None, None, blob, end)
             else:
                 part = _Part(base, counts, None, None)
             d.base, d.counts, d._parts = base, counts, [part]  # type: ignore[assignment]

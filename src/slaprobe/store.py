@@ -680,13 +680,15 @@ class Store:
         """Whether this database has latency rollups (a read-only, never migrated one has not)."""
         return self._has_table("latency_rollups")
 
-    def latency_reader(self, probe: str, start: float, end: float) -> RollupLatency:
+    def latency_reader(self, probe: str, start: float, end: float,
+                       horizon: float | None = None) -> RollupLatency:
         """The latencies of `probe` for a report of [start, end), from rollups and raw checks
-        (see `RollupLatency`)."""
-        return RollupLatency(self, self.probe_id(probe), (start, end))
+        (see `RollupLatency`; `horizon`: now - keep_raw)."""
+        return RollupLatency(self, self.probe_id(probe), (start, end), horizon=horizon)
 
     def latency_readers(self, groups: Iterable[Iterable[str]], start: float, end: float,
                         hours: Mapping[str, str | None] | None = None,
+                        horizon: float | None = None,
                         ) -> dict[str, RollupLatency]:
         """`latency_reader` of many probes at once, by name: their rollup marks and dirty
         hours in one statement each; the probes of one group (the same eligible time)
@@ -723,7 +725,7 @@ class Store:
                     known=(marks.get(pid, (None, None)), dirty.get(pid, []))
                     if pid is not None else None, shared=shared,
                     hours=mine if mine is not None and hours and mine[0] == hours.get(n)
-                    else None)
+                    else None, horizon=horizon)
         return out
 
     def rollup_marks(self, pid: int) -> tuple[int | None, int | None]:
@@ -1187,6 +1189,19 @@ def _sla_hours_digests(spec: str, lo: int, hi: int, rows: list[tuple[int, float]
     return out
 
 
+def _pruned_as_of(rolled: int | None, pruned: int | None, horizon: float | None) -> int | None:
+    """Where pruned time ends for a report at the retention `horizon`: where `Store.prune`
+    run at that horizon would end it (the UTC day at or before, never past the rolled-up
+    days), or where it already ends, whichever is later."""
+    if horizon is None or rolled is None:
+        return pruned
+    at_ms = int(horizon * 1000)
+    target = min(at_ms - at_ms % DAY_MS, rolled - rolled % DAY_MS)
+    if pruned is not None and pruned >= target:
+        return pruned
+    return target
+
+
 class RollupLatency:
     """One probe's latencies for a report, read from rollups and raw checks.
 
@@ -1196,11 +1211,17 @@ class RollupLatency:
     rolled up yet) whose successful checks are read and folded in; pruned time
     is taken by whole days (see `Store.prune`). Blocks and results are cached,
     so a probe and its client reading the same time decode each block once.
+
+    `horizon` (now - [agent] keep_raw): time before it is read as `Store.prune`
+    leaves it, whether or not the hourly prune has run yet (days without exact
+    extremes, no hours or raw checks). A report then does not move when the
+    prune runs, and does not read raw checks that are about to go.
     """
 
     def __init__(self, store: Store, pid: int | None, period: tuple[float, float], *,
                  known: tuple[tuple[int | None, int | None], list[int]] | None = None,
-                 shared: _SharedReads | None = None, hours: tuple[str, int] | None = None):
+                 shared: _SharedReads | None = None, hours: tuple[str, int] | None = None,
+                 horizon: float | None = None):
         # known: (rollup_marks, dirty_hours) of pid already read; shared: reads shared with
         # other probes of the same eligible time (Store.latency_readers); hours: the
         # (spec, from_ms) of SLA-hours digests kept for pid, when they are the report's
@@ -1220,7 +1241,7 @@ class RollupLatency:
                 fresh = [h for h in dirty if pruned is None or h >= pruned]
                 if fresh:
                     rolled = min(rolled, fresh[0])
-            self.marks = (rolled, pruned)
+            self.marks = (rolled, _pruned_as_of(rolled, pruned, horizon))
         self._blocks: dict[tuple[int, int], LatencyDigest] = {}
         self._cache: dict[tuple[tuple[float, float], ...], LatencyDigest] = {}
 
@@ -1396,8 +1417,12 @@ class RollupLatency:
         rows = shared.blobs(self.pid, level, need) if shared is not None \
             and len(need) <= _SharedReads.MAX_BLOCKS else \
             self.store.rollup_blobs(self.pid, level, need)
+        pruned = self.marks[1]
         for start, blob in rows:
-            cache[(level, start)] = LatencyDigest.decode(blob)
+            # a day or month that ends in pruned time keeps counts only (`Store._coarsen`)
+            end = start + DAY_MS if level in (1, 3) else next_month_ms(start)
+            cache[(level, start)] = LatencyDigest.decode(
+                blob, exact=level == 0 or pruned is None or end > pruned)
         for s in need:
             if (level, s) not in cache:
                 cache[(level, s)] = LatencyDigest()
