@@ -1249,8 +1249,8 @@ def _direct_rows(direct: dict | None, what: str, limit: float) -> list[list[str]
     e, t = direct["json"]["median_s"], direct["table"]["median_s"]
     return [[f"{what}, 1,000 probes, measured (history of {base} copied)", f"{e:.2f} s", "—",
              "—", f"≤ {limit:g} s", goal(e, limit)],
-            [" … the same as the terminal table", f"{t:.2f} s", "—", "—", f"(≤ {limit:g} s)",
-             goal(t, limit)]]
+            [" … the same as the terminal table", f"{t:.2f} s", "—", "—",
+             f"(≤ {limit:g} s)", goal(t, limit)]]
 
 
 def render_table(rows: list[list[str]]) -> str:

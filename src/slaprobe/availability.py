@@ -484,20 +484,21 @@ def assemble_report(config: Config, parts: Sequence[ReportParts], probes: Sequen
     each window occurrence's use is computed here, over every probe at once."""
     by_id = {f.id: f for part in parts for f in part.probes}
     client_by_id = {f.id: f for part in parts for f in part.clients}
-    head = report_head(config, parts, probes, start, end, now, partial=partial,
-                       first_seen=first_seen, seen_since=seen_since)
+    head = report_head(config, {pid: v for part in parts for pid, v in part.down_and_hours.items()},
+                       probes, start, end, now, partial=partial, first_seen=first_seen,
+                       seen_since=seen_since)
     return replace(head, probes=tuple(by_id[p.id] for p in probes),
                    clients=tuple(client_by_id[c.id] for c in clients))
 
 
-def report_head(config: Config, parts: Sequence[ReportParts], probes: Sequence[Probe],
-                start: float, end: float, now: float, *, partial: bool | None = None,
-                first_seen: Mapping[str, float] | None = None,
+def report_head(config: Config, down_and_hours: Mapping[str, tuple[Intervals, Intervals]],
+                probes: Sequence[Probe], start: float, end: float, now: float, *,
+                partial: bool | None = None, first_seen: Mapping[str, float] | None = None,
                 seen_since: float | None = None) -> Report:
     """The Report of `assemble_report` without its probes' and clients' entries: the
-    period and the window uses over `probes` (for reports whose entries are written
-    apart, see `report_shards.sharded_report_json`)."""
-    down_and_hours = {pid: v for part in parts for pid, v in part.down_and_hours.items()}
+    period and the window uses over `probes`, from each one's down time and SLA hours
+    (`ReportParts.down_and_hours`; for reports whose entries are written apart, see
+    `report_shards.sharded_report_json`)."""
     uses = window_uses(config.maintenance,
                        [(p, *down_and_hours[p.id]) for p in probes],
                        start, end, first_seen or {}, seen_since)
