@@ -2,7 +2,7 @@
 
     python bench/experiments/year_scale.py [--work /tmp/year_scale] [--probes 100] [--reps 5]
 
-`bench/run` times the year at 5 and 20 probes (to keep the whole run near 15 minutes);
+`bench/run` times the year at 5 and 20 probes (to keep the whole run near 17 minutes);
 their difference is tens of milliseconds, so its slope moves with any noise. This
 fills (once; reused from --work) a year of bench.py's synthetic history for --probes
 probes at 60 s (2025-11-01 to 2026-11-01, about 8 minutes per 100 probes), folds it as
