@@ -1050,7 +1050,7 @@ class Store:
             states = self.conn.execute(
                 "SELECT probe_id, rolled_until_ms, pruned_until_ms FROM rollup_state").fetchall()
             for pid, rolled, pruned in states:
-                target = min(horizon, rolled - rolled % DAY_MS)
+                target = _prune_target(before_ms, rolled)
                 frm = pruned
                 if frm is None:
                     row = self.conn.execute("SELECT min(ts_ms) FROM checks WHERE probe_id = ?"
@@ -1087,8 +1087,7 @@ class Store:
             " start_ms >= ? AND start_ms < ?))",
             (pid, lo - DAY_MS, to, lo - 62 * DAY_MS, to)).fetchall()
         for level, start, blob in rows:
-            end = start + DAY_MS if level in (1, 3) else next_month_ms(start)
-            if end > to or not (blob[1] & 1):
+            if _block_end(level, start) > to or not (blob[1] & 1):
                 continue
             self.conn.execute(
                 "UPDATE latency_rollups SET digest = ? WHERE probe_id = ? AND level = ?"
@@ -1189,17 +1188,24 @@ def _sla_hours_digests(spec: str, lo: int, hi: int, rows: list[tuple[int, float]
     return out
 
 
+def _prune_target(before_ms: int, rolled: int) -> int:
+    """Where `Store.prune(before)` ends a probe's pruned time: the UTC day at or before
+    `before`, never past its rolled-up days."""
+    return min(before_ms - before_ms % DAY_MS, rolled - rolled % DAY_MS)
+
+
+def _block_end(level: int, start: int) -> int:
+    """The end of a day (levels 1 and 3) or month (2 and 4) digest block."""
+    return start + DAY_MS if level in (1, 3) else next_month_ms(start)
+
+
 def _pruned_as_of(rolled: int | None, pruned: int | None, horizon: float | None) -> int | None:
     """Where pruned time ends for a report at the retention `horizon`: where `Store.prune`
-    run at that horizon would end it (the UTC day at or before, never past the rolled-up
-    days), or where it already ends, whichever is later."""
+    run at that horizon would end it, or where it already ends, whichever is later."""
     if horizon is None or rolled is None:
         return pruned
-    at_ms = int(horizon * 1000)
-    target = min(at_ms - at_ms % DAY_MS, rolled - rolled % DAY_MS)
-    if pruned is not None and pruned >= target:
-        return pruned
-    return target
+    target = _prune_target(int(horizon * 1000), rolled)
+    return pruned if pruned is not None and pruned >= target else target
 
 
 class RollupLatency:
@@ -1420,9 +1426,8 @@ class RollupLatency:
         pruned = self.marks[1]
         for start, blob in rows:
             # a day or month that ends in pruned time keeps counts only (`Store._coarsen`)
-            end = start + DAY_MS if level in (1, 3) else next_month_ms(start)
             cache[(level, start)] = LatencyDigest.decode(
-                blob, exact=level == 0 or pruned is None or end > pruned)
+                blob, exact=level == 0 or pruned is None or _block_end(level, start) > pruned)
         for s in need:
             if (level, s) not in cache:
                 cache[(level, s)] = LatencyDigest()
