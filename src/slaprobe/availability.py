@@ -34,6 +34,7 @@ from .figures import (
     client_figures,
     eligible_time,
     error_kind,
+    failed_stands,
     figures_of_probe,
     measure_probe,
     probe_figures,
@@ -43,6 +44,7 @@ from .intervals import Intervals, union
 from .maintenance import covers, window_intervals
 from .spans import Span
 from .store import legacy_bucket_value
+from .timeline import group_by_agent
 
 __all__ = [
     "CheckSource", "Figures", "Incident", "ProbeMeasure", "Report", "SpanInput", "build_report",
@@ -217,20 +219,12 @@ def _failures_of_segments(spans: list[Span], now: float,
     """`_failures` from segments that carry their error kind (in `Span.error`): each failed
     segment stands whole with its kind (its checks follow each other, so they stand
     without a gap) and is one run of its n checks for counting."""
-    by_agent: dict[str, list[Span]] = {}
-    for s in spans:
-        by_agent.setdefault(s.agent, []).append(s)
     stands: list[tuple[float, float, str]] = []
     runs: list[tuple[float, float, int, str]] = []
-    for agent, items in by_agent.items():
-        for i, s in enumerate(items):
-            if s.ok:
-                continue
-            nxt = items[i + 1].first if i + 1 < len(items) else now
-            stop = min(s.last + 2.0 * s.interval_s, nxt, now)
-            if stop > s.first:
-                stands.append((s.first, stop, error_kind(s.error)))
-                runs.append((s.first, s.last, s.n, agent))
+    for agent, s, stop in failed_stands(group_by_agent(spans), now):
+        if stop > s.first:
+            stands.append((s.first, stop, error_kind(s.error)))
+            runs.append((s.first, s.last, s.n, agent))
     return FailedChecks(tuple(stands), (), tuple(runs), read)
 
 
@@ -242,9 +236,6 @@ def _failures(spans: list[Span], rows: list[_FailedRow], now: float) -> FailedCh
     its interval, and not past `now`; the last in a failed segment until the segment
     ends (or the next begins). Checks that follow each other (until == next ts) with
     the same kind stand as one stretch, so a long outage costs its incidents one item."""
-    by_agent: dict[str, list[Span]] = {}
-    for s in spans:
-        by_agent.setdefault(s.agent, []).append(s)
     # per agent: its raw failed checks, in time order
     agents = {r[3] for r in rows}
     raw_failed: dict[str, list[_FailedRow]] = {next(iter(agents)): rows} if len(agents) == 1 \
@@ -252,37 +243,35 @@ def _failures(spans: list[Span], rows: list[_FailedRow], now: float) -> FailedCh
     stands: list[tuple[float, float, str]] = []
     at: list[float] = []
     kind_of: dict[str | None, str] = {}
-    for agent, items in by_agent.items():
+    times_of: dict[str, tuple[list[float], bool]] = {}
+    for agent, s, stop in failed_stands(group_by_agent(spans), now):
         kinds_of = raw_failed.get(agent, [])
-        times = [c[0] for c in kinds_of]  # in time order (the store's), so bisect
-        ordered = all(a <= b for a, b in pairwise(times))
-        for i, s in enumerate(items):
-            if s.ok:
+        if agent not in times_of:
+            times = [c[0] for c in kinds_of]  # in time order (the store's), so bisect
+            times_of[agent] = times, all(a <= b for a, b in pairwise(times))
+        times, ordered = times_of[agent]
+        inside = kinds_of[bisect_left(times, s.first):bisect_right(times, s.last)] \
+            if ordered else [c for c in kinds_of if s.first <= c[0] <= s.last]
+        if not inside:  # raw checks unavailable: the segment stands as one failure
+            inside = [(s.first, s.error, s.interval_s, agent)]
+        last = len(inside) - 1
+        run_from, run_until, run_kind = 0.0, -1.0, ""
+        for j, (ts, err, iv, _) in enumerate(inside):  # each failed check stands as raw
+            until = min(inside[j + 1][0], ts + 2.0 * iv, now) if j < last else stop
+            if until <= ts:
                 continue
-            nxt = items[i + 1].first if i + 1 < len(items) else now
-            stop = min(s.last + 2.0 * s.interval_s, nxt, now)
-            inside = kinds_of[bisect_left(times, s.first):bisect_right(times, s.last)] \
-                if ordered else [c for c in kinds_of if s.first <= c[0] <= s.last]
-            if not inside:  # raw checks unavailable: the segment stands as one failure
-                inside = [(s.first, s.error, s.interval_s, agent)]
-            last = len(inside) - 1
-            run_from, run_until, run_kind = 0.0, -1.0, ""
-            for j, (ts, err, iv, _) in enumerate(inside):  # each failed check stands as raw
-                until = min(inside[j + 1][0], ts + 2.0 * iv, now) if j < last else stop
-                if until <= ts:
-                    continue
-                kind = kind_of.get(err)
-                if kind is None:
-                    kind = kind_of[err] = error_kind(err)
-                at.append(ts)
-                if ts == run_until and kind == run_kind:
-                    run_until = until
-                    continue
-                if run_until > run_from:
-                    stands.append((run_from, run_until, run_kind))
-                run_from, run_until, run_kind = ts, until, kind
+            kind = kind_of.get(err)
+            if kind is None:
+                kind = kind_of[err] = error_kind(err)
+            at.append(ts)
+            if ts == run_until and kind == run_kind:
+                run_until = until
+                continue
             if run_until > run_from:
                 stands.append((run_from, run_until, run_kind))
+            run_from, run_until, run_kind = ts, until, kind
+        if run_until > run_from:
+            stands.append((run_from, run_until, run_kind))
     return FailedChecks(tuple(stands), tuple(at))
 
 

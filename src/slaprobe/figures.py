@@ -40,7 +40,7 @@ from __future__ import annotations
 import functools
 import math
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from itertools import chain
@@ -208,6 +208,18 @@ class ProbeMeasure:
     categories: tuple[tuple[str, Intervals], ...] = ()
 
 
+def failed_stands(by_agent: Mapping[str, Sequence[Span]], now: float,
+                  ) -> Iterator[tuple[str, Span, float]]:
+    """(agent, span, stop) of each failed span of each agent's spans (in time order):
+    its last check stands until `stop`, twice its interval after it at most, no later
+    than the agent's next span, and not past `now`."""
+    for agent, items in by_agent.items():
+        for i, s in enumerate(items):
+            if not s.ok:
+                nxt = items[i + 1].first if i + 1 < len(items) else now
+                yield agent, s, min(s.last + 2.0 * s.interval_s, nxt, now)
+
+
 def measure_probe(probe: Probe, sla: SLA | None, spans: SpanInput, now: float,
                   maintenance: Intervals, quorum: int | None = None, *,
                   failures: FailedChecks | None = None,
@@ -234,21 +246,11 @@ def measure_probe(probe: Probe, sla: SLA | None, spans: SpanInput, now: float,
             SampleLatency(tuple(sorted(samples)))  # type: ignore[arg-type]
         return ProbeMeasure(probe, timeline, normalize(maintenance),
                             tuple(sorted(failures.stands)), failures, source, cats)
-    stands: list[tuple[float, float, str]] = []
-    samples = []
-    for agent_spans in by_agent.values():
-        items = sorted(agent_spans, key=lambda s: (s.first, s.last))
-        for i, s in enumerate(items):
-            if s.ok:
-                if s.latency_ms is not None:
-                    samples.append((s.last, s.latency_ms))
-                continue
-            nxt = items[i + 1].first if i + 1 < len(items) else now
-            stop = min(s.last + 2.0 * s.interval_s, nxt, now)
-            if stop > s.first:
-                stands.append((s.first, stop, error_kind(s.error)))
-    stands.sort()
-    samples.sort()
+    ordered = {a: sorted(v, key=lambda s: (s.first, s.last)) for a, v in by_agent.items()}
+    stands = sorted((s.first, stop, error_kind(s.error))
+                    for _, s, stop in failed_stands(ordered, now) if stop > s.first)
+    samples = sorted((s.last, s.latency_ms) for v in ordered.values() for s in v
+                     if s.ok and s.latency_ms is not None)
     return ProbeMeasure(probe, timeline, normalize(maintenance), tuple(stands),
                         FailedChecks(at=tuple(f[0] for f in stands)),
                         SampleLatency(tuple(samples)), cats)
