@@ -74,7 +74,7 @@ from .kpis import (
 )
 from .latency_digest import LatencyDigest
 from .spans import Span
-from .timeline import Timeline, group_by_agent, probe_timeline
+from .timeline import Timeline, group_by_agent, probe_timeline, stands_until
 
 PERCENTILES = (50, 95, 99)
 SpanInput = Iterable[Span] | Mapping[str, Sequence[Span]]  # flat, or already per agent
@@ -211,13 +211,11 @@ class ProbeMeasure:
 def failed_stands(by_agent: Mapping[str, Sequence[Span]], now: float,
                   ) -> Iterator[tuple[str, Span, float]]:
     """(agent, span, stop) of each failed span of each agent's spans (in time order):
-    its last check stands until `stop`, twice its interval after it at most, no later
-    than the agent's next span, and not past `now`."""
+    its last check stands until `stop` (`timeline.stands_until`)."""
     for agent, items in by_agent.items():
         for i, s in enumerate(items):
             if not s.ok:
-                nxt = items[i + 1].first if i + 1 < len(items) else now
-                yield agent, s, min(s.last + 2.0 * s.interval_s, nxt, now)
+                yield agent, s, stands_until(items, i, now)
 
 
 def measure_probe(probe: Probe, sla: SLA | None, spans: SpanInput, now: float,

@@ -78,10 +78,16 @@ def agent_timeline(spans: Sequence[Span], confirm: int, now: float) -> Timeline:
     up: list[Interval] = []
     down: list[Interval] = []
     for idx, s in enumerate(items):
-        nxt = items[idx + 1].first if idx + 1 < n else now
-        stop = min(s.last + 2.0 * s.interval_s, nxt, now)
-        _append(down if down_flag[idx] else up, s.first, stop)
+        _append(down if down_flag[idx] else up, s.first, stands_until(items, idx, now))
     return Timeline(tuple(up), tuple(down))
+
+
+def stands_until(items: Sequence[Span], i: int, now: float) -> float:
+    """Until when the last check of span `i` of one agent's time-ordered spans stands:
+    twice its interval after it at most, no later than the next span, not past `now`."""
+    s = items[i]
+    nxt = items[i + 1].first if i + 1 < len(items) else now
+    return min(s.last + 2.0 * s.interval_s, nxt, now)
 
 
 def combine(timelines: Sequence[Timeline], quorum: int | None = None) -> Timeline:
